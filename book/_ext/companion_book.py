@@ -1,0 +1,60 @@
+"""Sphinx glue for the book: MathJax served from the site itself, and Colab links that open
+the executed notebook instead of the Markdown source (Colab reads only ``.ipynb``)."""
+
+from __future__ import annotations
+
+import shutil
+from importlib.metadata import version
+from importlib.resources import files
+from pathlib import Path
+
+# The MathJax 3 parts the pages load: the entry script and what it fetches on demand.
+_MATHJAX_PARTS = ["tex-mml-chtml.js", "a11y", "adaptors", "input", "output", "sre", "ui"]
+# The executed notebooks are published with the site (``_sources/<page>.ipynb``); a site
+# deployed with ``ghp-import -n -p -f _build/html`` puts them on this branch.
+PUBLISHED_BRANCH = "gh-pages"
+
+
+def _copy_mathjax(app, exception):
+    """Copy MathJax (from the django-static-mathjax wheel) into ``_static/mathjax``."""
+    if exception is not None or app.builder.format != "html":
+        return
+    target = Path(app.outdir) / "_static" / "mathjax"
+    stamp = target / ".version"
+    wanted = version("django-static-mathjax")
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    source = files("mathjax") / "static" / "mathjax" / "es5"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for part in _MATHJAX_PARTS:
+        origin = Path(str(source / part))
+        if origin.is_dir():
+            shutil.copytree(origin, target / part)
+        else:
+            shutil.copy2(origin, target / part)
+    stamp.write_text(wanted)
+
+
+def _colab_opens_notebook(app, pagename, templatename, context, doctree):
+    """Point the Colab button at the published executed notebook of the page."""
+    repo = app.config.html_theme_options.get("repository_url", "").rstrip("/")
+    org_repo = repo.removeprefix("https://github.com/")
+    for button in _walk(context.get("header_buttons", [])):
+        if button.get("text") == "Colab":
+            button["url"] = (
+                f"https://colab.research.google.com/github/{org_repo}/blob/"
+                f"{PUBLISHED_BRANCH}/_sources/{pagename}.ipynb"
+            )
+
+
+def _walk(buttons):
+    for button in buttons:
+        yield button
+        yield from _walk(button.get("buttons", []))
+
+
+def setup(app):
+    app.connect("html-page-context", _colab_opens_notebook, priority=900)
+    app.connect("build-finished", _copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,99 @@
+"""The chapter's figures in matplotlib; each function draws on ``ax`` (or a new one) and returns it."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import PercentFormatter
+
+
+def _axes(ax, figsize=(6.4, 4.2)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _lines_by_group(ax, data, x, y, group, markers, colors=None):
+    """One line (optionally with points) per level of ``group``, in the factor's level order."""
+    levels = data[group].cat.categories if hasattr(data[group], "cat") else sorted(data[group].unique())
+    for i, level in enumerate(levels):
+        part = data[data[group] == level].sort_values(x)
+        color = None if colors is None else colors(i / max(len(levels) - 1, 1))
+        ax.plot(part[x], part[y], marker="o" if markers else None, ms=3.5, lw=1.1,
+                color=color, label=str(level))
+
+
+def sleepstudy_lines(data: pd.DataFrame, ax=None):
+    """Reaction time against days of sleep restriction, one line per subject (figure 8.1)."""
+    ax = _axes(ax)
+    _lines_by_group(ax, data, "Days", "Reaction", "Subject", markers=False,
+                    colors=lambda _: (0.15, 0.15, 0.15, 0.8))
+    ax.set(xlabel="Days of sleep restriction", ylabel="Average reaction time (ms)",
+           xticks=range(0, 10, 2))
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def cbpp_incidence(data: pd.DataFrame, ax=None):
+    """Heat map of incidence / size by herd and period; blank cells were not observed."""
+    ax = _axes(ax, figsize=(7.5, 3.2))
+    rate = (data["incidence"] / data["size"]).to_numpy()
+    grid = pd.DataFrame({"herd": data["herd"], "period": data["period"], "rate": rate})
+    table = grid.pivot_table(index="period", columns="herd", values="rate", observed=False)
+    image = ax.pcolormesh(np.ma.masked_invalid(table.to_numpy()), cmap="plasma",
+                          edgecolors="white", linewidth=1.5)
+    ax.set_xticks(np.arange(table.shape[1]) + 0.5, table.columns.astype(str))
+    ax.set_yticks(np.arange(table.shape[0]) + 0.5, table.index.astype(str))
+    ax.set(xlabel="herd", ylabel="period")
+    ax.set_aspect("equal")
+    colorbar = ax.figure.colorbar(image, ax=ax, shrink=0.8, format=PercentFormatter(1.0))
+    colorbar.set_label("incidence / size")
+    return ax
+
+
+def loblolly_growth(data: pd.DataFrame, ax=None):
+    """Height against age, one coloured line per seed source, in R's level order."""
+    ax = _axes(ax)
+    _lines_by_group(ax, data, "age", "height", "Seed", markers=True, colors=plt.cm.viridis)
+    ax.set(xlabel="age (yr)", ylabel="height (ft)")
+    ax.legend(title="Seed", ncols=2, fontsize="small", title_fontsize="small",
+              loc="upper left", frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def puromycin_rates(data: pd.DataFrame, ax=None):
+    """Reaction velocity against substrate concentration, treated and untreated cells."""
+    ax = _axes(ax)
+    _lines_by_group(ax, data, "conc", "rate", "state", markers=True)
+    ax.set(xlabel="Substrate concentration (ppm)",
+           ylabel="Reaction velocity (counts/min/min)")
+    ax.legend(title="state", frameon=False)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def topo_points(data: pd.DataFrame, ax=None):
+    """The 52 survey points of ``topo``, coloured by height."""
+    ax = _axes(ax, figsize=(5.4, 4.6))
+    points = ax.scatter(data["x"], data["y"], c=data["z"], cmap="plasma", s=40,
+                        edgecolors="black", linewidths=0.4)
+    ax.figure.colorbar(points, ax=ax, label="height (ft)")
+    ax.set(xlabel="x (50 ft)", ylabel="y (50 ft)", xlim=(-0.2, 6.7), ylim=(-0.2, 6.7))
+    ax.set_aspect("equal")
+    return ax
+
+
+def volcano_image(matrix: np.ndarray, ax=None):
+    """Maunga Whau as an image with contours; x runs along R's rows, y along its columns."""
+    ax = _axes(ax, figsize=(6.4, 4.6))
+    x = 10.0 * np.arange(matrix.shape[0])
+    y = 10.0 * np.arange(matrix.shape[1])
+    image = ax.pcolormesh(x, y, matrix.T, cmap="terrain", shading="nearest")
+    ax.contour(x, y, matrix.T, levels=np.arange(100, 200, 10), colors="black",
+               linewidths=0.5, alpha=0.6)
+    ax.figure.colorbar(image, ax=ax, label="height (m)")
+    ax.set(xlabel="x (m)", ylabel="y (m)")
+    ax.set_aspect("equal")
+    return ax

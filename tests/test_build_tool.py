@@ -1,0 +1,62 @@
+"""tools/build_book.py: a change in the package re-executes the pages that import it."""
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_cache import get_cache
+from jupyter_cache.base import CacheBundleIn
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
+build_book = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build_book)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the package and constraints plus two pages, one of which uses companion."""
+    shutil.copytree(ROOT / "src" / "companion", tmp_path / "src" / "companion",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "uses.md").write_text("```{code-cell}\nimport companion\n```\n")
+    (tmp_path / "book" / "plain.md").write_text("```{code-cell}\nimport numpy\n```\n")
+    return tmp_path
+
+
+def test_fingerprint_follows_package_and_pins(project):
+    before = build_book.fingerprint(project)
+    assert build_book.fingerprint(project) == before
+    (project / "src" / "companion" / "plots.py").write_text("# edited\n", encoding="utf-8")
+    after_code = build_book.fingerprint(project)
+    assert after_code != before
+    with (project / "constraints.txt").open("a") as pins:
+        pins.write("numpy==0.0\n")
+    assert build_book.fingerprint(project) != after_code
+
+
+def test_only_pages_importing_companion_are_selected(project):
+    assert build_book.pages_using_companion(project) == [project / "book" / "uses.md"]
+
+
+def test_invalidate_drops_cached_runs_and_touches_pages(project):
+    cache_dir = project / "cache"
+    cache = get_cache(str(cache_dir))
+    pages = [project / "book" / "uses.md", project / "book" / "plain.md"]
+    for page in pages:
+        notebook = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(page.read_text(), execution_count=1)])
+        cache.cache_notebook_bundle(
+            CacheBundleIn(notebook, str(page)), check_validity=False)
+    old_mtime = pages[0].stat().st_mtime - 100
+    os.utime(pages[0], (old_mtime, old_mtime))
+
+    dropped = build_book.invalidate([pages[0]], cache_dir)
+
+    assert dropped == 1
+    assert [Path(r.uri) for r in cache.list_cache_records()] == [pages[1]]
+    assert pages[0].stat().st_mtime > old_mtime
