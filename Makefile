@@ -4,17 +4,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test clean
+.PHONY: book student page test clean
 
-# Create the environment on first use, and again whenever the pins change.
+# Create the environment on first use, and again whenever the pins change; the set-up time
+# goes into the build report.
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@mkdir -p _build
+	start=$$(date +%s) && \
+	{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } && \
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		--constraint constraints.txt --editable ".[dev]"
+		--constraint constraints.txt --editable ".[dev]" && \
+	echo $$(( $$(date +%s) - start )) > _build/.environment-seconds
 	@touch $@
 
 book: $(STAMP)  ## execute every page and build the HTML book into _build/html
 	$(BIN)/python tools/build_book.py
+
+student: $(STAMP)  ## the student edition, without solutions, into _build/student/_build/html
+	$(BIN)/python tools/build_book.py --student
+
+page: $(STAMP)  ## execute one page again and rebuild: make page PAGE=book/data.md
+	@test -n "$(PAGE)" || { echo "usage: make page PAGE=book/<page>.md" >&2; exit 2; }
+	$(BIN)/python tools/build_book.py --rerun $(PAGE)
 
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest

@@ -1,5 +1,6 @@
-"""Sphinx glue for the book: MathJax served from the site itself, and Colab links that open
-the executed notebook instead of the Markdown source (Colab reads only ``.ipynb``)."""
+"""Sphinx glue for the book: MathJax served from the site itself, downloadable notebooks
+with their outputs, and Colab links that open the executed notebook instead of the Markdown
+source (Colab reads only ``.ipynb``)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,30 @@ def _copy_mathjax(app, exception):
     stamp.write_text(wanted)
 
 
+def _outputs_into_download(app, doctree):
+    """Put the cached outputs into the page's notebook in ``jupyter_execute``.
+
+    myst-nb 1.4 writes that notebook (which the theme offers for download) with outputs only
+    when it executed the page in this build; a page served from jupyter-cache would be
+    offered without any. Merge the cached outputs back in.
+    """
+    config = app.env.mystnb_config
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{app.env.docname}.ipynb"
+    if config.execution_mode != "cache" or not path.exists():
+        return
+    import nbformat
+    from jupyter_cache import get_cache
+
+    notebook = nbformat.read(path, as_version=4)
+    if any(cell.get("outputs") for cell in notebook.cells):
+        return
+    try:
+        _, merged = get_cache(config.execution_cache_path).merge_match_into_notebook(notebook)
+    except KeyError:  # not cached: the page has no code, or its run failed
+        return
+    nbformat.write(merged, path)
+
+
 def _colab_opens_notebook(app, pagename, templatename, context, doctree):
     """Point the Colab button at the published executed notebook of the page."""
     repo = app.config.html_theme_options.get("repository_url", "").rstrip("/")
@@ -55,6 +80,7 @@ def _walk(buttons):
 
 
 def setup(app):
+    app.connect("doctree-read", _outputs_into_download)
     app.connect("html-page-context", _colab_opens_notebook, priority=900)
     app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,201 @@
+"""The built book in a real browser: Debian's headless Chromium driven by Playwright.
+
+Each page of ``_toc.yml`` is served from ``_build/html`` on 127.0.0.1 and must load with no
+console error and no request to any other host; math must be typeset; figures must show;
+solutions must stay folded until clicked and be absent from the student edition; the
+search page must find "REML"; downloads and launch buttons must point at real files.
+Skipped, with what to install, on a machine without Chromium; ``.ci/run`` installs it.
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "_build" / "html"
+STUDENT_SITE = ROOT / "_build" / "student" / "_build" / "html"
+REPO = "mixed-models-companion/mixed-models-companion"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Figures each notebook page must show; a new page must add its count here.
+EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6}
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is missing: run `make test`, which installs it")
+if CHROMIUM is None:
+    pytest.skip("no Chromium: install Debian's package (`apt-get install chromium`)",
+                allow_module_level=True)
+for built in (SITE, STUDENT_SITE):
+    if not (built / "book" / "index.html").exists():
+        reason = f"{built} is missing: run `make book` and `make student` first"
+        if os.environ.get("CI"):
+            raise RuntimeError(reason)
+        pytest.skip(reason, allow_module_level=True)
+
+
+def _toc_pages():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"], *(entry["file"] for entry in toc.get("chapters", []))]
+
+
+def _notebook_pages():
+    return [p for p in _toc_pages() if "kernelspec:" in (ROOT / f"{p}.md").read_text()]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _serve(directory):
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def sites():
+    servers = {"book": _serve(SITE), "student": _serve(STUDENT_SITE)}
+    yield {name: f"http://127.0.0.1:{s.server_address[1]}" for name, s in servers.items()}
+    for server in servers.values():
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as driver:
+        chromium = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """A page opened in a fresh context, with its console errors and outside requests."""
+
+    def __init__(self, browser, url):
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.errors, self.outside = [], []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.route("**/*", self._route)
+        self.page.goto(url, wait_until="networkidle")
+
+    def _route(self, route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            route.abort()
+
+    def typeset(self):
+        """Wait for MathJax, if the page loads it; return the number of typeset formulas."""
+        if self.page.evaluate("typeof MathJax === 'undefined'"):
+            return 0
+        self.page.wait_for_function("MathJax.startup && MathJax.startup.promise")
+        self.page.evaluate("MathJax.startup.promise")
+        return self.page.locator("mjx-container").count()
+
+
+@pytest.fixture
+def visit(browser):
+    opened = []
+
+    def open_page(url):
+        opened.append(Visit(browser, url))
+        return opened[-1]
+
+    yield open_page
+    for page in opened:
+        page.context.close()
+
+
+@pytest.mark.parametrize("page", [*_toc_pages(), "search"])
+def test_page_loads_cleanly_and_stays_local(visit, sites, page):
+    loaded = visit(f"{sites['book']}/{page}.html")
+    assert loaded.errors == []
+    assert loaded.outside == []
+
+
+@pytest.mark.parametrize("page", _toc_pages())
+def test_math_is_typeset(visit, sites, page):
+    loaded = visit(f"{sites['book']}/{page}.html")
+    formulas = loaded.page.locator("article .math").count()
+    assert loaded.typeset() >= formulas
+    prose = loaded.page.evaluate("""() => {
+        const article = document.querySelector('article').cloneNode(true);
+        article.querySelectorAll('pre, code, mjx-container, .cell_output')
+               .forEach(e => e.remove());
+        return article.innerText; }""")
+    assert "\\begin" not in prose and "$$" not in prose and "\\(" not in prose
+
+
+def test_every_notebook_page_has_a_figure_count():
+    assert set(_notebook_pages()) <= set(EXPECTED_FIGURES)
+
+
+@pytest.mark.parametrize("page", _notebook_pages())
+def test_figures_are_shown(visit, sites, page):
+    loaded = visit(f"{sites['book']}/{page}.html")
+    images = loaded.page.locator("article figure img")
+    assert images.count() >= EXPECTED_FIGURES[page]
+    widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+    assert all(width > 0 for width in widths)
+
+
+def test_solutions_are_folded_until_clicked(visit, sites):
+    loaded = visit(f"{sites['book']}/book/data.html")
+    solution = loaded.page.locator(".solution").first
+    code = solution.locator(".cell_input")
+    assert solution.count() == 1
+    assert not code.is_visible()
+    solution.locator(".admonition-title").click()
+    code.wait_for(state="visible")
+    assert "crosstab" in code.inner_text()
+
+
+def test_student_edition_has_no_solutions(visit, sites):
+    loaded = visit(f"{sites['student']}/book/data.html")
+    assert loaded.errors == [] and loaded.outside == []
+    assert loaded.page.locator(".solution").count() == 0
+    assert loaded.page.locator(".exercise").count() >= 1
+    assert "crosstab" not in loaded.page.locator("article").inner_text()
+    for download in ["_sources/book/data.ipynb", "_sources/book/data.md", "searchindex.js"]:
+        text = (STUDENT_SITE / download).read_text(encoding="utf-8")
+        assert "crosstab" not in text and "solution-start" not in text, download
+
+
+def test_search_finds_reml(visit, sites):
+    loaded = visit(f"{sites['book']}/search.html?q=REML")
+    results = loaded.page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=15_000)
+    assert results.count() >= 1
+    assert loaded.errors == []
+
+
+@pytest.mark.parametrize("page", _notebook_pages())
+def test_download_and_launch_buttons_point_at_real_files(visit, sites, page):
+    loaded = visit(f"{sites['book']}/{page}.html")
+    hrefs = loaded.page.locator("a[href]").evaluate_all("as => as.map(a => a.href)")
+    downloads = [h for h in hrefs if h.startswith(sites["book"]) and "/_sources/" in h]
+    assert {Path(urlparse(h).path).suffix for h in downloads} >= {".md", ".ipynb"}
+    for href in downloads:
+        assert loaded.page.request.get(href).status == 200, href
+    binder = [h for h in hrefs if h.startswith("https://mybinder.org/")]
+    colab = [h for h in hrefs if h.startswith("https://colab.research.google.com/")]
+    assert binder == [f"https://mybinder.org/v2/gh/{REPO}/main?urlpath=lab/tree/{page}.md"]
+    assert (ROOT / f"{page}.md").exists()  # the path Binder opens, in the repository
+    assert colab == [f"https://colab.research.google.com/github/{REPO}/blob/gh-pages/"
+                     f"_sources/{page}.ipynb"]
+    assert loaded.page.request.get(f"{sites['book']}/_sources/{page}.ipynb").status == 200
