@@ -9,18 +9,15 @@ Skipped, with what to install, on a machine without Chromium; ``.ci/run`` instal
 
 import functools
 import http.server
-import os
 import shutil
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "_build" / "html"
-STUDENT_SITE = ROOT / "_build" / "student" / "_build" / "html"
+from book_pages import ROOT, SITE, STUDENT_SITE, notebook_pages, require_built, toc_pages
+
 REPO = "mixed-models-companion/mixed-models-companion"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Figures each notebook page must show; a new page must add its count here.
@@ -31,21 +28,7 @@ playwright_api = pytest.importorskip(
 if CHROMIUM is None:
     pytest.skip("no Chromium: install Debian's package (`apt-get install chromium`)",
                 allow_module_level=True)
-for built in (SITE, STUDENT_SITE):
-    if not (built / "book" / "index.html").exists():
-        reason = f"{built} is missing: run `make book` and `make student` first"
-        if os.environ.get("CI"):
-            raise RuntimeError(reason)
-        pytest.skip(reason, allow_module_level=True)
-
-
-def _toc_pages():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"], *(entry["file"] for entry in toc.get("chapters", []))]
-
-
-def _notebook_pages():
-    return [p for p in _toc_pages() if "kernelspec:" in (ROOT / f"{p}.md").read_text()]
+require_built(SITE, STUDENT_SITE)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -121,14 +104,14 @@ def visit(browser):
         page.context.close()
 
 
-@pytest.mark.parametrize("page", [*_toc_pages(), "search"])
+@pytest.mark.parametrize("page", [*toc_pages(), "search"])
 def test_page_loads_cleanly_and_stays_local(visit, sites, page):
     loaded = visit(f"{sites['book']}/{page}.html")
     assert loaded.errors == []
     assert loaded.outside == []
 
 
-@pytest.mark.parametrize("page", _toc_pages())
+@pytest.mark.parametrize("page", toc_pages())
 def test_math_is_typeset(visit, sites, page):
     loaded = visit(f"{sites['book']}/{page}.html")
     formulas = loaded.page.locator("article .math").count()
@@ -142,10 +125,10 @@ def test_math_is_typeset(visit, sites, page):
 
 
 def test_every_notebook_page_has_a_figure_count():
-    assert set(_notebook_pages()) <= set(EXPECTED_FIGURES)
+    assert set(notebook_pages()) <= set(EXPECTED_FIGURES)
 
 
-@pytest.mark.parametrize("page", _notebook_pages())
+@pytest.mark.parametrize("page", notebook_pages())
 def test_figures_are_shown(visit, sites, page):
     loaded = visit(f"{sites['book']}/{page}.html")
     images = loaded.page.locator("article figure img")
@@ -184,7 +167,7 @@ def test_search_finds_reml(visit, sites):
     assert loaded.errors == []
 
 
-@pytest.mark.parametrize("page", _notebook_pages())
+@pytest.mark.parametrize("page", notebook_pages())
 def test_download_and_launch_buttons_point_at_real_files(visit, sites, page):
     loaded = visit(f"{sites['book']}/{page}.html")
     hrefs = loaded.page.locator("a[href]").evaluate_all("as => as.map(a => a.href)")

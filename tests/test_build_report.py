@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from book_pages import ROOT, notebook_pages
+
 _spec = importlib.util.spec_from_file_location("build_report", ROOT / "tools" / "build_report.py")
 build_report = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_report)
@@ -66,10 +66,7 @@ def test_the_books_report_covers_every_notebook_page():
             pytest.fail("no build report: `make book` should have written it")
         pytest.skip("the book is not built: run `make book` first")
     report = json.loads(path.read_text())
-    pages = [p.relative_to(ROOT).with_suffix("").as_posix() for p in (ROOT / "book").glob("*.md")
-             if "kernelspec:" in p.read_text() and (ROOT / "_build/html" / p.relative_to(ROOT))
-             .with_suffix(".html").exists()]
-    for page in pages:
+    for page in notebook_pages():
         numbers = report["pages"][page]
         assert 0 < numbers["seconds"] < build_report.PAGE_SECONDS
         assert 50 < numbers["peak_memory_mb"] < build_report.PAGE_MEMORY_MB

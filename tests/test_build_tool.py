@@ -10,7 +10,8 @@ import pytest
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
-ROOT = Path(__file__).resolve().parent.parent
+from book_pages import ROOT
+
 _spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
 build_book = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build_book)

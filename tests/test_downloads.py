@@ -1,40 +1,23 @@
 """The notebooks the book offers for download: executed, faithful to the page, runnable."""
 
-import os
-from pathlib import Path
-
 import jupytext
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "_build" / "html"
+from book_pages import ROOT, SITE, notebook_pages, require_built
 
-if not (SITE / "book" / "index.html").exists():
-    reason = "the book is not built: run `make book` first"
-    if os.environ.get("CI"):
-        raise RuntimeError(reason)
-    pytest.skip(reason, allow_module_level=True)
-
-PAGES = sorted(p.relative_to(SITE / "_sources").with_suffix("").as_posix()
-               for p in (SITE / "_sources").rglob("*.ipynb"))
+require_built(SITE)
 
 
 def _code(notebook):
     return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
 
 
-def test_every_notebook_page_is_downloadable():
-    pages = [p.relative_to(ROOT).with_suffix("").as_posix()
-             for p in (ROOT / "book").rglob("*.md")
-             if "kernelspec:" in p.read_text() and p.stem != "README"]
-    toc_pages = [p for p in pages if (SITE / f"{p}.html").exists()]
-    assert toc_pages and set(toc_pages) <= set(PAGES)
-
-
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", notebook_pages())
 def test_download_is_the_executed_page(page):
+    links = (SITE / f"{page}.html").read_text(encoding="utf-8")
+    assert f'href="{"../" * page.count("/")}_sources/{page}.ipynb"' in links
     downloaded = nbformat.read(SITE / "_sources" / f"{page}.ipynb", as_version=4)
     nbformat.validate(downloaded)
     source = jupytext.read(ROOT / f"{page}.md")

@@ -1,43 +1,19 @@
-"""The built site in _build/html: every page present, nothing fetched from the internet,
-math served locally, figures, downloads and launch links in place.
+"""The built site's HTML, read without a browser: every page present, nothing loaded from
+the internet, math served locally, figures and glued numbers in place, the bibliography.
 
 These tests read the output of ``make book``; ``.ci/run`` builds it first. Without a built
 site they are skipped locally and fail on CI (where ``CI`` is set).
 """
 
-import json
-import os
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import yaml
 from bs4 import BeautifulSoup
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "_build" / "html"
+from book_pages import SITE, require_built, toc_pages
 
-if not (SITE / "book" / "index.html").exists():
-    reason = "the book is not built: run `make book` first"
-    if os.environ.get("CI"):
-        raise RuntimeError(reason)
-    pytest.skip(reason, allow_module_level=True)
-
-REPO = "mixed-models-companion/mixed-models-companion"
-
-
-def _toc_pages():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for entry in toc.get("chapters", []):
-        pages.append(entry["file"])
-        pages.extend(section["file"] for section in entry.get("sections", []))
-    return pages
-
-
-def _notebook_pages():
-    return [p for p in _toc_pages() if "kernelspec:" in (ROOT / f"{p}.md").read_text()]
+require_built(SITE)
 
 
 def _soup(page):
@@ -48,12 +24,12 @@ def _is_external(url):
     return bool(urlparse(url).netloc) or url.startswith("//")
 
 
-@pytest.mark.parametrize("page", _toc_pages())
+@pytest.mark.parametrize("page", toc_pages())
 def test_page_is_built(page):
     assert (SITE / f"{page}.html").exists()
 
 
-@pytest.mark.parametrize("page", [*_toc_pages(), "search", "genindex"])
+@pytest.mark.parametrize("page", [*toc_pages(), "search", "genindex"])
 def test_page_loads_nothing_from_outside(page):
     soup = _soup(page)
     loaded = [tag.get("src") for tag in soup.find_all(["script", "img", "iframe"])]
@@ -99,29 +75,6 @@ def test_glued_numbers_are_filled_in():
     text = " ".join(_soup("book/data").get_text(" ").split())
     assert "180 reaction times" in text
     assert "{glue" not in text
-
-
-@pytest.mark.parametrize("page", _notebook_pages())
-def test_executed_notebook_is_offered_for_download(page):
-    notebook = SITE / "_sources" / f"{page}.ipynb"
-    cells = json.loads(notebook.read_text())["cells"]
-    code = [cell for cell in cells if cell["cell_type"] == "code"]
-    assert code and all(cell["execution_count"] for cell in code)
-    assert any(cell["outputs"] for cell in code)
-    links = [a["href"] for a in _soup(page).find_all("a", href=True)]
-    assert f"../_sources/{page}.ipynb" in links
-
-
-@pytest.mark.parametrize("page", _notebook_pages())
-def test_launch_buttons_point_at_this_page(page):
-    links = [a["href"] for a in _soup(page).find_all("a", href=True)]
-    binder = f"https://mybinder.org/v2/gh/{REPO}/main?urlpath=lab/tree/{page}.md"
-    colab = (f"https://colab.research.google.com/github/{REPO}/blob/gh-pages/"
-             f"_sources/{page}.ipynb")
-    assert binder in links
-    assert colab in links
-    assert (ROOT / f"{page}.md").exists()
-    assert (SITE / "_sources" / f"{page}.ipynb").exists()
 
 
 def test_bibliography_lists_the_chapters_books():

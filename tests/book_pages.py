@@ -1,0 +1,37 @@
+"""What the tests of the built book share: where it is, and which pages it has."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "_build" / "html"
+STUDENT_SITE = ROOT / "_build" / "student" / "_build" / "html"
+
+
+def require_built(*sites: Path) -> None:
+    """Skip the calling test module when a site is not built (fail on CI, which builds it)."""
+    for site in sites:
+        if not (site / "book" / "index.html").exists():
+            command = "make student" if site == STUDENT_SITE else "make book"
+            reason = f"{site.relative_to(ROOT)} is not built: run `{command}` first"
+            if os.environ.get("CI"):
+                raise RuntimeError(reason)
+            pytest.skip(reason, allow_module_level=True)
+
+
+def toc_pages() -> list[str]:
+    """Every page of ``_toc.yml``, as paths without suffix (``book/data``)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for entry in toc.get("chapters", []):
+        pages.append(entry["file"])
+        pages.extend(section["file"] for section in entry.get("sections", []))
+    return pages
+
+
+def notebook_pages() -> list[str]:
+    """The pages of the table of contents that are notebooks (they have a kernel)."""
+    return [p for p in toc_pages() if "kernelspec:" in (ROOT / f"{p}.md").read_text()]
