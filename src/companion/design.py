@@ -1,0 +1,260 @@
+"""From a parsed formula and a DataFrame to the matrices of a mixed model.
+
+``X`` holds the fixed effects with R's treatment contrasts and column names (``period2``,
+``lbase:trtprogabide``); each random term becomes a block: its raw model matrix, its
+grouping factor's codes and levels. ``Z`` is laid out as lme4 lays it out: term by term,
+and within a term level by level, the term's columns for each level side by side.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.linalg
+
+from companion.formula import FormulaError, ParsedFormula, RandomTerm
+
+# Functions a formula may call, as R spells them.
+_FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log1p": np.log1p,
+              "abs": np.abs, "log10": np.log10, "log2": np.log2}
+_IDENTIFIER = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
+
+
+class RowsDroppedWarning(UserWarning):
+    """Rows with missing values in the model's variables were left out of the fit."""
+
+
+class RankDeficiencyWarning(UserWarning):
+    """Fixed-effect columns that were linear combinations of others were dropped."""
+
+
+@dataclass
+class RandomBlock:
+    """One random-effect term: ``len(columns)`` effects for each level of ``group``."""
+
+    term: RandomTerm
+    levels: list[str]
+    columns: list[str]
+    raw: np.ndarray  # n x p, the term's model matrix
+    codes: np.ndarray  # n, the level of each row (0 .. len(levels) - 1)
+
+    @property
+    def group(self) -> str:
+        return self.term.group_name
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.columns)
+
+    @property
+    def size(self) -> int:
+        return self.n_levels * self.n_columns
+
+    def z(self) -> np.ndarray:
+        """The block's columns of Z: level-major, the term's columns within each level."""
+        n, p = self.raw.shape
+        out = np.zeros((n, self.size))
+        rows = np.arange(n)
+        for k in range(p):
+            out[rows, self.codes * p + k] = self.raw[:, k]
+        return out
+
+
+@dataclass
+class Design:
+    y: np.ndarray
+    X: np.ndarray
+    fixed_names: list[str]
+    blocks: list[RandomBlock]
+    offset: np.ndarray
+    weights: np.ndarray
+    rows: pd.Index  # the data's rows that entered the fit
+    fixed_info: patsy.DesignInfo | None = None
+    dropped_columns: list[str] = field(default_factory=list)
+    formula_offsets: tuple[str, ...] = ()  # offset(...) terms, re-evaluated for predictions
+
+    @property
+    def Z(self) -> np.ndarray:  # noqa: N802 - the model's own notation
+        if not self.blocks:
+            return np.zeros((len(self.y), 0))
+        return np.hstack([block.z() for block in self.blocks])
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+
+def r_column_name(name: str) -> str:
+    """patsy's ``period[T.2]`` becomes R's ``period2``; ``Intercept`` ``(Intercept)``."""
+    if name == "Intercept":
+        return "(Intercept)"
+    return re.sub(r"\[T\.([^\]]+)\]", r"\1", name)
+
+
+def eval_environment() -> patsy.EvalEnvironment:
+    return patsy.EvalEnvironment([_FUNCTIONS, {"np": np}])
+
+
+def _variables(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
+    """Data columns the formula mentions (for the missing-value screen)."""
+    text = " ".join([parsed.response, parsed.fixed, *parsed.offsets,
+                     *(t.expr for t in parsed.random),
+                     *(name for t in parsed.random for name in t.group)])
+    names = set(_IDENTIFIER.findall(text))
+    return [column for column in data.columns if str(column) in names]
+
+
+def _check_columns(parsed: ParsedFormula, data: pd.DataFrame) -> None:
+    known = {str(c) for c in data.columns} | set(_FUNCTIONS) | {"np", "I", "C", "cbind"}
+    for term in parsed.random:
+        for name in term.group:
+            if name not in data.columns:
+                raise FormulaError(f"grouping factor {name!r} is not a column of the data; "
+                                   f"the columns are: {', '.join(map(str, data.columns))}")
+    text = " ".join([parsed.response, parsed.fixed, *parsed.offsets,
+                     *(t.expr for t in parsed.random)])
+    text = re.sub(r"(['\"]).*?\1", "", text)  # string literals are not names
+    unknown = sorted({name for name in _IDENTIFIER.findall(text)
+                      if name not in known and not re.fullmatch(r"[.\d]+", name)})
+    if unknown:
+        raise FormulaError(f"the formula uses {', '.join(map(repr, unknown))}, which "
+                           f"{'is' if len(unknown) == 1 else 'are'} not a column of the data; "
+                           f"the columns are: {', '.join(map(str, data.columns))}")
+
+
+def complete_rows(parsed: ParsedFormula, data: pd.DataFrame, extra: dict) -> pd.DataFrame:
+    """Keep the rows where every variable of the model is present; say how many went."""
+    present = data[_variables(parsed, data)].notna().all(axis=1).to_numpy()
+    for name, values in extra.items():
+        if values is not None:
+            values = np.asarray(values, dtype=float)
+            if values.shape != (len(data),):
+                raise ValueError(f"{name} must have one value per row of the data "
+                                 f"({len(data)}), not shape {values.shape}")
+            present &= ~np.isnan(values)
+    dropped = int((~present).sum())
+    if dropped == len(data):
+        raise ValueError("every row has a missing value in a variable of the model; "
+                         "nothing is left to fit")
+    if dropped:
+        warnings.warn(f"{dropped} of {len(data)} rows dropped because of missing values in "
+                      "the model's variables", RowsDroppedWarning, stacklevel=3)
+    return data.loc[present]
+
+
+def _grouping(data: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Codes and levels of a grouping factor (or of the interaction of several), in R's
+    order: a factor's own level order, sorted values otherwise; unused levels dropped."""
+    codes, levels = None, None
+    for name in names:
+        column = data[name]
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(pd.CategoricalDtype(sorted(column.unique())))
+        column = column.cat.remove_unused_categories()
+        these = column.cat.codes.to_numpy().astype(np.int64)
+        names_here = [str(level) for level in column.cat.categories]
+        if codes is None:
+            codes, levels = these, names_here
+        else:  # interaction: first factor varies slowest, as R's a:b
+            codes = codes * len(names_here) + these
+            levels = [f"{a}:{b}" for a in levels for b in names_here]
+    used, codes = np.unique(codes, return_inverse=True)
+    return codes, [levels[i] for i in used]
+
+
+def _block(term: RandomTerm, data: pd.DataFrame) -> RandomBlock:
+    matrix = patsy.dmatrix(term.expr, data, eval_env=eval_environment(), NA_action="raise",
+                           return_type="dataframe")
+    if matrix.shape[1] == 0:
+        raise FormulaError(f"random term ({term.expr} | {term.group_name}) has no columns")
+    codes, levels = _grouping(data, term.group)
+    if len(levels) < 2:
+        raise FormulaError(f"grouping factor {term.group_name!r} has {len(levels)} level; a "
+                           "random effect needs at least 2 levels to estimate a variance")
+    return RandomBlock(term, levels, [r_column_name(c) for c in matrix.columns],
+                       matrix.to_numpy(dtype=float), codes)
+
+
+def _lme4_order(blocks: list[RandomBlock]) -> list[RandomBlock]:
+    """lme4 puts the terms in decreasing order of levels when a later term has more."""
+    counts = [b.n_levels for b in blocks]
+    if any(later > earlier for earlier, later in zip(counts, counts[1:])):
+        order = np.argsort(counts, kind="stable")[::-1]
+        return [blocks[i] for i in order]
+    return blocks
+
+
+def drop_aliased_columns(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:  # noqa: N803
+    """Drop columns that are linear combinations of earlier ones, as lme4 does."""
+    if X.shape[1] == 0:
+        return X, names, []
+    _, r, pivot = scipy.linalg.qr(X, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int((diag > diag[0] * max(X.shape) * np.finfo(float).eps).sum())
+    if rank == X.shape[1]:
+        return X, names, []
+    keep = np.sort(pivot[:rank])
+    dropped = [names[i] for i in sorted(pivot[rank:])]
+    warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+                  f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+                  f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+                  RankDeficiencyWarning, stacklevel=3)
+    return X[:, keep], [names[i] for i in keep], dropped
+
+
+def response_vector(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
+    """The response as floats; a clear error for a factor or text response."""
+    if parsed.response in data.columns:
+        column = data[parsed.response]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise TypeError(f"the response {parsed.response!r} must be numeric, but it is "
+                            f"{column.dtype}; convert it (for a two-level factor, to 0/1)")
+        return column.to_numpy(dtype=float)
+    values = patsy.dmatrix(f"I({parsed.response}) - 1", data, eval_env=eval_environment(),
+                           NA_action="raise")
+    if values.shape[1] != 1:
+        raise TypeError(f"the response {parsed.response!r} must be one numeric column")
+    return np.asarray(values, dtype=float)[:, 0]
+
+
+def formula_offset(offsets: tuple[str, ...], data: pd.DataFrame) -> np.ndarray:
+    """The sum of the formula's ``offset(...)`` terms, evaluated on ``data``."""
+    total = np.zeros(len(data))
+    for expr in offsets:
+        total += response_vector(ParsedFormula(expr, "1"), data)
+    return total
+
+
+def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
+                 offset=None) -> Design:
+    """The matrices of the model, after the missing-value screen."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    _check_columns(parsed, data)
+    rows = complete_rows(parsed, data, {"weights": weights, "offset": offset})
+    kept = data.index.get_indexer(rows.index)
+    y = response_vector(parsed, rows)
+    fixed = patsy.dmatrix(parsed.fixed, rows, eval_env=eval_environment(), NA_action="raise",
+                          return_type="dataframe")
+    X, names, dropped = drop_aliased_columns(
+        fixed.to_numpy(dtype=float), [r_column_name(c) for c in fixed.columns])
+    total_offset = np.zeros(len(rows))
+    if offset is not None:
+        total_offset += np.asarray(offset, dtype=float)[kept]
+    total_offset += formula_offset(parsed.offsets, rows)
+    w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=float)[kept]
+    if np.any(w <= 0) or not np.all(np.isfinite(w)):
+        raise ValueError("weights must be finite and positive; drop the rows whose weight "
+                         "is zero instead")
+    blocks = _lme4_order([_block(term, rows) for term in parsed.random])
+    return Design(y, X, names, blocks, total_offset, w, rows.index,
+                  fixed.design_info, dropped, parsed.offsets)

@@ -1,0 +1,182 @@
+"""``lmer``: fit a linear mixed model by REML or ML, as lme4::lmer does.
+
+Pipeline: parse the formula, build the design, check it, make the profiled deviance of
+theta, optimize, check the optimum, build the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.linalg as la
+
+from companion.design import (Design, build_design, eval_environment, formula_offset,
+                              r_column_name)
+from companion.formula import FormulaError, parse_formula
+from companion.lmm import ProfiledDeviance, Solution, ThetaLayout
+from companion.optimize import check_optimum, minimize_deviance
+from companion.results import MixedModelResult
+
+
+def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
+         offset=None) -> MixedModelResult:
+    """Fit a linear mixed model with lme4's formula syntax.
+
+    Args:
+        formula: e.g. ``"Reaction ~ Days + (Days | Subject)"``; see :mod:`companion.formula`.
+        data: a DataFrame; factors should be pandas Categoricals (R's level order).
+        reml: restricted maximum likelihood (the default, as in lme4) or ML.
+        weights: prior weights, one positive number per row.
+        offset: a known term added to the linear predictor, one number per row.
+    """
+    deviance = make_deviance(formula, data, reml=reml, weights=weights, offset=offset)
+    layout = deviance.layout
+    record = minimize_deviance(deviance, layout.start(), layout.lower_bounds())
+    check_optimum(deviance, record, layout.lower_bounds())
+    return _result(formula, data, deviance, record, weights, offset)
+
+
+def make_deviance(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
+                  offset=None) -> ProfiledDeviance:
+    """The profiled deviance (ML) or REML criterion as a function of theta, without
+    fitting: lme4's ``devFunOnly = TRUE``, for plotting and teaching."""
+    parsed = parse_formula(formula)
+    if not parsed.random:
+        raise FormulaError("no random-effects terms in the formula: add one such as "
+                           "(1 | group), or fit a linear model with statsmodels' ols")
+    design = build_design(parsed, data, weights=weights, offset=offset)
+    _check_identifiable(design)
+    return ProfiledDeviance(design, reml=reml)
+
+
+def _check_identifiable(design: Design) -> None:
+    """lme4's checks that the random effects can be told apart from the residual."""
+    for block in design.blocks:
+        if block.n_levels >= design.n:
+            raise ValueError(
+                f"grouping factor {block.group!r} has {block.n_levels} levels for "
+                f"{design.n} observations: each grouping factor needs fewer levels than "
+                "observations, or its variance cannot be told from the residual variance")
+        if block.size >= design.n:
+            raise ValueError(
+                f"the term ({block.term.expr} | {block.group}) has {block.size} random "
+                f"effects for {design.n} observations: the random-effects parameters and "
+                "the residual variance are unidentifiable")
+
+
+def theta_names(design: Design) -> list[str]:
+    """lme4's names: ``g.(Intercept)``, ``g.Days.(Intercept)``, ``g.Days``."""
+    names = []
+    for block in design.blocks:
+        cols = block.columns
+        for j in range(len(cols)):
+            for i in range(j, len(cols)):
+                names.append(f"{block.group}.{cols[i]}" if i == j
+                             else f"{block.group}.{cols[i]}.{cols[j]}")
+    return names
+
+
+def varcorr_table(design: Design, layout: ThetaLayout, theta: np.ndarray,
+                  sigma: float) -> pd.DataFrame:
+    """lme4's ``as.data.frame(VarCorr(fit))``: variances, then covariances, per term."""
+    rows = []
+    for block, template in zip(design.blocks, layout.templates(theta)):
+        cov = sigma**2 * template @ template.T
+        sd = np.sqrt(np.diag(cov))
+        cols = block.columns
+        for i, name in enumerate(cols):
+            rows.append((block.group, name, None, cov[i, i], sd[i]))
+        for i in range(len(cols)):
+            for j in range(i + 1, len(cols)):
+                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+                rows.append((block.group, cols[i], cols[j], cov[i, j], corr))
+    rows.append(("Residual", None, None, sigma**2, sigma))
+    return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+
+
+def _random_effects(design: Design, solution: Solution, sigma: float):
+    """Conditional modes b = Lambda u per group, and their conditional covariances."""
+    b = solution.Lam @ solution.u
+    precision_inv = la.cho_solve((solution.L, True), np.eye(len(solution.u)))
+    cond = sigma**2 * solution.Lam @ precision_inv @ solution.Lam.T
+    ranef, condvar, at = {}, {}, 0
+    for block in design.blocks:
+        p, size = block.n_columns, block.size
+        values = b[at:at + size].reshape(block.n_levels, p)
+        frame = pd.DataFrame(values, index=pd.Index(block.levels, name=block.group),
+                             columns=block.columns)
+        covs = np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
+                         for k in range(block.n_levels)])
+        if block.group in ranef:  # (x || g): one table per grouping factor, as lme4
+            ranef[block.group] = ranef[block.group].join(frame)
+            condvar[block.group] = np.concatenate([condvar[block.group], covs], axis=1)
+        else:
+            ranef[block.group], condvar[block.group] = frame, covs
+        at += size
+    return ranef, condvar
+
+
+def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset):
+    design = deviance.design
+    solution = deviance.solve(record.final)
+    solution.pwrss = deviance.exact_pwrss(solution)
+    n, p = design.X.shape
+    sigma = float(np.sqrt(solution.pwrss / (n - p if deviance.reml else n)))
+    rx_inv = la.solve_triangular(solution.RX, np.eye(p))
+    names = design.fixed_names
+    vcov = pd.DataFrame(sigma**2 * rx_inv @ rx_inv.T, index=names, columns=names)
+    objective = deviance.objective(solution)
+    fitted = design.offset + design.X @ solution.beta + design.Z @ (solution.Lam @ solution.u)
+    resid = design.y - fitted
+    ranef, condvar = _random_effects(design, solution, sigma)
+    reml = deviance.reml
+    method = "REML" if reml else "ML"
+    lower = deviance.layout.lower_bounds()
+    return MixedModelResult(
+        title=f"Linear mixed model fit by {'REML' if reml else 'maximum likelihood'}",
+        formula=formula, method=method,
+        fixef=pd.Series(solution.beta, index=names, name="fixef"), vcov=vcov,
+        varcorr=varcorr_table(design, deviance.layout, record.final, sigma),
+        sigma=sigma, theta=pd.Series(record.final, index=theta_names(design), name="theta"),
+        loglik=-objective / 2,
+        n_params=p + deviance.layout.n_theta + 1, nobs=n,
+        ngroups={b.group: b.n_levels for b in design.blocks},
+        ranef=ranef, condvar=condvar,
+        fitted=pd.Series(fitted, index=design.rows, name="fitted"),
+        resid=pd.Series(resid, index=design.rows, name="resid"),
+        optimization=record,
+        is_singular=bool(np.any(np.isfinite(lower) & (record.final - lower < 1e-4))),
+        reml_criterion=objective if reml else None,
+        deviance=deviance.objective(solution, reml=False),
+        scaled_resid=pd.Series(resid * np.sqrt(design.weights) / sigma, index=design.rows),
+        devfun=deviance,
+        predictor=_predict_with(design),
+        refit_ml=(lambda: lmer(formula, data, reml=False, weights=weights, offset=offset))
+        if reml else None,
+    )
+
+
+def _predict_with(design: Design):
+    """A function that predicts for new data from the fitted model's design."""
+
+    def predict(fit: MixedModelResult, newdata: pd.DataFrame | None, re: bool) -> pd.Series:
+        data = newdata
+        if data is None:
+            raise ValueError("give newdata, or use fit.fitted for the fitted values")
+        (fixed,) = patsy.build_design_matrices([design.fixed_info], data,
+                                               return_type="dataframe")
+        fixed.columns = [r_column_name(c) for c in fixed.columns]
+        eta = fixed[fit.fixef.index].to_numpy() @ fit.fixef.to_numpy()
+        eta = eta + formula_offset(design.formula_offsets, data)
+        if re:
+            for block in design.blocks:
+                raw = patsy.dmatrix(block.term.expr, data, eval_env=eval_environment(),
+                                    return_type="dataframe").to_numpy()
+                table = fit.ranef[block.group][block.columns]
+                keys = data[list(block.term.group)].astype(str).agg(":".join, axis=1)
+                effects = table.reindex(keys.to_numpy()).fillna(0.0).to_numpy()
+                eta = eta + np.einsum("ij,ij->i", raw, effects)
+        return pd.Series(eta, index=data.index, name="predicted")
+
+    return predict

@@ -1,0 +1,177 @@
+"""One result type for every fitter: the same names (``fixef``, ``se``, ``vcov``,
+``varcorr``, ``loglik`` ...), an lme4-style printed summary and an HTML view, both built
+from one list of tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+@dataclass
+class OptimizationRecord:
+    """How the optimizer went: start, end, evaluations, convergence and its checks."""
+
+    optimizer: str
+    start: np.ndarray
+    final: np.ndarray
+    evaluations: int
+    converged: bool
+    gradient: np.ndarray
+    message: str = ""
+
+
+@dataclass
+class MixedModelResult:
+    """A fitted mixed model. Accessors follow lme4's names, in Python spelling."""
+
+    title: str  # e.g. "Linear mixed model fit by REML"
+    formula: str
+    method: str  # "REML", "ML", "Laplace", ...
+    fixef: pd.Series
+    vcov: pd.DataFrame
+    varcorr: pd.DataFrame  # tidy: group, var1, var2, vcov, sdcor (lme4's as.data.frame)
+    sigma: float
+    theta: pd.Series
+    loglik: float
+    n_params: int
+    nobs: int
+    ngroups: dict[str, int]
+    ranef: dict[str, pd.DataFrame]
+    condvar: dict[str, np.ndarray]  # per group: levels x p x p conditional covariances
+    fitted: pd.Series
+    resid: pd.Series
+    optimization: OptimizationRecord
+    is_singular: bool = False  # a variance at zero or a correlation at +-1 (lme4's isSingular)
+    reml_criterion: float | None = None
+    deviance: float | None = None
+    scaled_resid: pd.Series | None = None
+    devfun: Callable[[np.ndarray], float] | None = field(default=None, repr=False)
+    predictor: Any = field(default=None, repr=False)  # builds predictions for new data
+    refit_ml: Callable[[], "MixedModelResult"] | None = field(default=None, repr=False)
+
+    # --- derived quantities -------------------------------------------------------------
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixef.index, name="se")
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + np.log(self.nobs) * self.n_params
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals for the fixed effects: estimate +- z * standard error."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        pct = [f"{100 * (0.5 - level / 2):g} %", f"{100 * (0.5 + level / 2):g} %"]
+        return pd.DataFrame({pct[0]: self.fixef - z * self.se,
+                             pct[1]: self.fixef + z * self.se})
+
+    def predict(self, newdata: pd.DataFrame | None = None, re: bool = True) -> pd.Series:
+        """Predictions on the response scale; ``re=False`` leaves out the random effects.
+        Levels not seen in the fit get random effects of zero."""
+        if newdata is None and re:
+            return self.fitted
+        return self.predictor(self, newdata, re)
+
+    def anova(self, other: "MixedModelResult") -> pd.DataFrame:
+        """Likelihood-ratio test between two nested fits (refitted by ML, as lme4 does)."""
+        small, big = sorted([self, other], key=lambda fit: fit.n_params)
+        small, big = (fit.refit_ml() if fit.method == "REML" else fit for fit in (small, big))
+        if small.nobs != big.nobs:
+            raise ValueError("the two fits use different numbers of observations; "
+                             "they must be fitted to the same rows")
+        chisq = max(2 * (big.loglik - small.loglik), 0.0)
+        df = big.n_params - small.n_params
+        table = pd.DataFrame({
+            "npar": [small.n_params, big.n_params],
+            "AIC": [small.aic, big.aic], "BIC": [small.bic, big.bic],
+            "logLik": [small.loglik, big.loglik], "deviance": [-2 * small.loglik,
+                                                               -2 * big.loglik],
+            "Chisq": [np.nan, chisq], "Df": [np.nan, df],
+            "Pr(>Chisq)": [np.nan, stats.chi2.sf(chisq, df) if df > 0 else np.nan]},
+            index=[small.formula, big.formula])
+        return table
+
+    # --- display ------------------------------------------------------------------------
+    def summary_tables(self) -> list[tuple[str, Any]]:
+        """The summary as (heading, table or text) pairs, for text and HTML alike."""
+        sections: list[tuple[str, Any]] = [("", f"{self.title}\nFormula: {self.formula}")]
+        if self.reml_criterion is not None and self.method == "REML":
+            sections.append(("", f"REML criterion at convergence: {self.reml_criterion:.1f}"))
+        else:
+            sections.append(("", pd.DataFrame(
+                {"AIC": [self.aic], "BIC": [self.bic], "logLik": [self.loglik],
+                 "deviance": [-2 * self.loglik], "df.resid": [self.nobs - self.n_params]},
+                index=[""]).round(1)))
+        if self.scaled_resid is not None:
+            q = np.quantile(self.scaled_resid, [0, 0.25, 0.5, 0.75, 1])
+            sections.append(("Scaled residuals", pd.DataFrame(
+                [q], columns=["Min", "1Q", "Median", "3Q", "Max"], index=[""]).round(4)))
+        sections.append(("Random effects", self._random_effects_table()))
+        groups = ", ".join(f"{name}, {count}" for name, count in self.ngroups.items())
+        sections.append(("", f"Number of obs: {self.nobs}, groups: {groups}"))
+        stat = "t value" if self.method in ("REML", "ML") else "z value"
+        table = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
+                              stat: self.fixef / self.se})
+        if stat == "z value":
+            table["Pr(>|z|)"] = 2 * stats.norm.sf(np.abs(table[stat]))
+        sections.append(("Fixed effects", table))
+        if len(self.fixef) > 1:
+            corr = self.vcov / np.outer(self.se, self.se)
+            short = [_abbreviate(name) for name in corr.columns]
+            lower = pd.DataFrame(np.tril(corr.to_numpy(), -1), index=corr.index, columns=short)
+            lower = lower.iloc[1:, :-1].round(3).astype(object)
+            mask = np.triu(np.ones(lower.shape, bool), 1)
+            lower = lower.mask(mask, "")
+            sections.append(("Correlation of Fixed Effects", lower))
+        return sections
+
+    def _random_effects_table(self) -> pd.DataFrame:
+        rows = []
+        for group, part in self.varcorr.groupby("group", sort=False):
+            variances = part[part["var2"].isna()]
+            corr = part[part["var2"].notna()]
+            for i, row in enumerate(variances.itertuples()):
+                correlations = [corr[(corr.var1 == prev) & (corr.var2 == row.var1)].sdcor
+                                for prev in variances.var1.iloc[:i]]
+                rows.append({"Groups": group if i == 0 else "",
+                             "Name": "" if pd.isna(row.var1) else row.var1,
+                             "Variance": row.vcov, "Std.Dev.": row.sdcor,
+                             "Corr": " ".join(f"{c.iloc[0]:.2f}" for c in correlations
+                                              if len(c))})
+        return pd.DataFrame(rows).set_index("Groups")
+
+    def __str__(self) -> str:
+        parts = []
+        for heading, body in self.summary_tables():
+            text = body if isinstance(body, str) else body.to_string(
+                float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}")
+            parts.append(f"{heading}:\n{text}" if heading else text)
+        return "\n\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        parts = []
+        for heading, body in self.summary_tables():
+            if heading:
+                parts.append(f"<h4>{heading}</h4>")
+            if isinstance(body, str):
+                parts.append("<pre>" + body + "</pre>")
+            else:
+                parts.append(body.to_html(float_format=lambda v: f"{v:.4g}",
+                                          classes="companion-summary", border=0))
+        return "\n".join(parts)
+
+    __repr__ = __str__
+
+
+def _abbreviate(name: str) -> str:
+    """R's abbreviation in the correlation table: (Intercept) -> (Intr)."""
+    return "(Intr)" if name == "(Intercept)" else name[:6]
