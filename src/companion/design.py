@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import patsy
-import scipy.linalg
 
 from companion.formula import FormulaError, ParsedFormula, RandomTerm
 
@@ -133,7 +132,7 @@ def _check_columns(parsed: ParsedFormula, data: pd.DataFrame) -> None:
 
 def complete_rows(parsed: ParsedFormula, data: pd.DataFrame, extra: dict) -> pd.DataFrame:
     """Keep the rows where every variable of the model is present; say how many went."""
-    present = data[_variables(parsed, data)].notna().all(axis=1).to_numpy()
+    present = data[_variables(parsed, data)].notna().all(axis=1).to_numpy().copy()
     for name, values in extra.items():
         if values is not None:
             values = np.asarray(values, dtype=float)
@@ -194,21 +193,34 @@ def _lme4_order(blocks: list[RandomBlock]) -> list[RandomBlock]:
 
 
 def drop_aliased_columns(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:  # noqa: N803
-    """Drop columns that are linear combinations of earlier ones, as lme4 does."""
-    if X.shape[1] == 0:
-        return X, names, []
-    _, r, pivot = scipy.linalg.qr(X, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    rank = int((diag > diag[0] * max(X.shape) * np.finfo(float).eps).sum())
-    if rank == X.shape[1]:
-        return X, names, []
-    keep = np.sort(pivot[:rank])
-    dropped = [names[i] for i in sorted(pivot[rank:])]
-    warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-                  f"column{'s' if len(dropped) > 1 else ''} / coefficient"
-                  f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
-                  RankDeficiencyWarning, stacklevel=3)
-    return X[:, keep], [names[i] for i in keep], dropped
+    """Drop each column that is a linear combination of the columns before it, keeping
+    the first ones, as R's model fitting does; warn like lme4."""
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        if keep:
+            basis = X[:, keep]
+            column = column - basis @ np.linalg.lstsq(basis, column, rcond=None)[0]
+        if np.linalg.norm(column) > 1e-7 * max(np.linalg.norm(X[:, j]), 1e-300):
+            keep.append(j)
+    dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
+    if dropped:
+        plural = "s" if len(dropped) > 1 else ""
+        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
+                      f"{len(dropped)} column{plural} / coefficient{plural}: "
+                      f"{', '.join(dropped)}", RankDeficiencyWarning, stacklevel=3)
+    return X[:, keep], [names[j] for j in keep], dropped
+
+
+def _in_r_order(fixed: pd.DataFrame, rhs: str) -> pd.DataFrame:
+    """patsy groups columns by their numeric factors; R orders terms by degree, then as
+    written (``lbase * trt`` gives lbase, trt, lbase:trt)."""
+    terms = patsy.ModelDesc.from_formula(rhs).rhs_termlist
+    order = sorted(range(len(terms)), key=lambda i: len(terms[i].factors))
+    slices = fixed.design_info.term_slices
+    columns = [c for i in order if terms[i] in slices
+               for c in fixed.columns[slices[terms[i]]]]
+    return fixed[columns]
 
 
 def response_vector(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
@@ -245,8 +257,9 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
     y = response_vector(parsed, rows)
     fixed = patsy.dmatrix(parsed.fixed, rows, eval_env=eval_environment(), NA_action="raise",
                           return_type="dataframe")
+    ordered = _in_r_order(fixed, parsed.fixed)
     X, names, dropped = drop_aliased_columns(
-        fixed.to_numpy(dtype=float), [r_column_name(c) for c in fixed.columns])
+        ordered.to_numpy(dtype=float), [r_column_name(c) for c in ordered.columns])
     total_offset = np.zeros(len(rows))
     if offset is not None:
         total_offset += np.asarray(offset, dtype=float)[kept]

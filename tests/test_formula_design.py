@@ -1,0 +1,192 @@
+"""lme4 formula syntax, the design it builds, and the clear errors for bad input."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import companion
+from companion.design import RankDeficiencyWarning, RowsDroppedWarning, build_design
+from companion.formula import FormulaError, RandomTerm, parse_formula
+from companion.optimize import SingularFitWarning
+
+
+def test_random_terms_are_split_from_the_fixed_part():
+    parsed = parse_formula("Reaction ~ Days + (Days | Subject)")
+    assert parsed.response == "Reaction" and parsed.fixed == "Days"
+    assert parsed.random == (RandomTerm("Days", ("Subject",)),)
+
+
+def test_uncorrelated_terms_expand_like_lme4():
+    parsed = parse_formula("y ~ x + (x || g)")
+    assert parsed.random == (RandomTerm("1", ("g",)), RandomTerm("0 + x", ("g",)))
+    assert parse_formula("y ~ (0 + x || g)").random == (RandomTerm("0 + x", ("g",)),)
+
+
+def test_nested_and_crossed_grouping():
+    nested = parse_formula("y ~ 1 + (1 | a/b)")
+    assert [t.group for t in nested.random] == [("a",), ("a", "b")]
+    crossed = parse_formula("y ~ 1 + (1 | a) + (1 | b)")
+    assert [t.group_name for t in crossed.random] == ["a", "b"]
+
+
+def test_offsets_are_collected():
+    parsed = parse_formula("y ~ x1 + x2 + offset(log(o)) + (1 | g)")
+    assert parsed.offsets == ("log(o)",) and parsed.fixed == "x1 + x2"
+
+
+@pytest.mark.parametrize("bad", ["y ~", "~ x", "y x", "y ~ (1 | g", "y ~ ( | g)"])
+def test_malformed_formulas_are_refused(bad):
+    with pytest.raises(FormulaError):
+        parse_formula(bad)
+
+
+def test_factor_columns_get_r_names_and_baseline():
+    cbpp = companion.load_dataset("cbpp")
+    design = build_design(parse_formula("incidence ~ period + (1 | herd)"), cbpp)
+    assert design.fixed_names == ["(Intercept)", "period2", "period3", "period4"]
+    epil = companion.load_dataset("epil")
+    design = build_design(parse_formula("y ~ lbase * trt + lage + V4 + (1 | subject)"), epil)
+    assert design.fixed_names == ["(Intercept)", "lbase", "trtprogabide", "lage", "V4",
+                                  "lbase:trtprogabide"]
+    assert design.blocks[0].levels[:3] == ["1", "2", "3"]  # integer subject, numeric order
+
+
+def test_z_is_level_major_within_a_term():
+    sleep = companion.load_dataset("sleepstudy")
+    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), sleep)
+    Z = design.Z
+    assert Z.shape == (180, 36)
+    first = sleep["Subject"].cat.codes.to_numpy() == 0
+    np.testing.assert_array_equal(Z[first, 0], 1.0)
+    np.testing.assert_array_equal(Z[first, 1], sleep.loc[first, "Days"])
+    assert not Z[~first, :2].any()
+
+
+def test_nested_grouping_builds_interaction_levels():
+    data = pd.DataFrame({"y": np.arange(12.0), "a": list("xxxxxxyyyyyy"),
+                         "b": list("pqrpqrpqrpqr")})
+    design = build_design(parse_formula("y ~ 1 + (1 | a/b)"), data)
+    sizes = sorted(block.n_levels for block in design.blocks)
+    assert sizes == [2, 6]
+    inner = next(b for b in design.blocks if b.n_levels == 6)
+    assert inner.levels[:3] == ["x:p", "x:q", "x:r"]
+
+
+def test_unknown_column_is_named():
+    sleep = companion.load_dataset("sleepstudy")
+    with pytest.raises(FormulaError, match="'Dayz'.*not a column"):
+        companion.lmer("Reaction ~ Dayz + (1 | Subject)", sleep)
+    with pytest.raises(FormulaError, match="grouping factor 'Subj'"):
+        companion.lmer("Reaction ~ Days + (1 | Subj)", sleep)
+
+
+def test_non_numeric_response_is_refused():
+    sleep = companion.load_dataset("sleepstudy")
+    with pytest.raises(TypeError, match="response 'Subject' must be numeric"):
+        companion.lmer("Subject ~ Days + (1 | Subject)", sleep)
+
+
+def test_one_level_grouping_factor_is_refused():
+    data = pd.DataFrame({"y": [1.0, 2.0, 3.0], "g": ["a", "a", "a"]})
+    with pytest.raises(FormulaError, match="has 1 level"):
+        companion.lmer("y ~ 1 + (1 | g)", data)
+
+
+def test_as_many_levels_as_observations_is_refused():
+    data = pd.DataFrame({"y": [1.0, 2.5, 3.0, 4.5], "g": ["a", "b", "c", "d"]})
+    with pytest.raises(ValueError, match="fewer levels than observations"):
+        companion.lmer("y ~ 1 + (1 | g)", data)
+
+
+def test_no_random_term_is_refused():
+    with pytest.raises(FormulaError, match="no random-effects terms"):
+        companion.lmer("Reaction ~ Days", companion.load_dataset("sleepstudy"))
+
+
+def test_missing_values_drop_rows_with_a_count():
+    sleep = companion.load_dataset("sleepstudy")
+    sleep.loc[[0, 5, 7], "Reaction"] = np.nan
+    with pytest.warns(RowsDroppedWarning, match="3 of 180 rows dropped"):
+        fit = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    assert fit.nobs == 177 and 0 not in fit.fitted.index
+
+
+def test_aliased_columns_are_dropped_with_a_warning():
+    sleep = companion.load_dataset("sleepstudy").assign(Days2=lambda d: 2 * d.Days)
+    with pytest.warns(RankDeficiencyWarning, match="dropping 1 column"):
+        fit = companion.lmer("Reaction ~ Days + Days2 + (1 | Subject)", sleep)
+    assert list(fit.fixef.index) == ["(Intercept)", "Days"]
+
+
+def test_boundary_fit_warns_singular():
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"y": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10)})
+    with pytest.warns(SingularFitWarning, match="boundary \\(singular\\) fit"):
+        fit = companion.lmer("y ~ 1 + (1 | g)", data)
+    assert fit.is_singular and fit.theta.iloc[0] == 0
+
+
+def test_weights_scale_the_residual_variance():
+    """Prior weights w make Var(e_i) = sigma^2 / w_i: doubling every weight doubles the
+    estimated sigma^2 and changes nothing else."""
+    sleep = companion.load_dataset("sleepstudy")
+    plain = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    weighted = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep,
+                              weights=np.full(len(sleep), 2.0))
+    np.testing.assert_allclose(weighted.fixef, plain.fixef, rtol=1e-7)
+    np.testing.assert_allclose(weighted.sigma, plain.sigma * np.sqrt(2), rtol=1e-6)
+    np.testing.assert_allclose(weighted.se, plain.se, rtol=1e-5)
+
+
+def test_offset_is_the_same_as_moving_it_into_the_response():
+    sleep = companion.load_dataset("sleepstudy")
+    known = 3.0 * sleep["Days"].to_numpy()
+    with_offset = companion.lmer("Reaction ~ Days + (1 | Subject)", sleep, offset=known)
+    moved = companion.lmer("y ~ Days + (1 | Subject)", sleep.assign(y=sleep.Reaction - known))
+    np.testing.assert_allclose(with_offset.fixef, moved.fixef, rtol=1e-8)
+    np.testing.assert_allclose(with_offset.loglik, moved.loglik, rtol=1e-10)
+
+
+def test_uncorrelated_model_has_one_ranef_table_per_factor():
+    sleep = companion.load_dataset("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = companion.lmer("Reaction ~ Days + (Days || Subject)", sleep)
+    assert list(fit.ranef["Subject"].columns) == ["(Intercept)", "Days"]
+    assert len(fit.theta) == 2 and fit.n_params == 5
+    assert len(fit.varcorr) == 3  # two variances and the residual, no covariance
+
+
+def test_predictions_for_new_and_unseen_levels():
+    sleep = companion.load_dataset("sleepstudy")
+    fit = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    np.testing.assert_allclose(fit.predict(sleep), fit.fitted, rtol=1e-12)
+    new = pd.DataFrame({"Days": [0.0, 5.0], "Subject": ["999", "308"]})
+    predicted = fit.predict(new)
+    population = fit.fixef["(Intercept)"] + fit.fixef["Days"] * new["Days"]
+    assert predicted[0] == pytest.approx(population[0])
+    b = fit.ranef["Subject"].loc["308"]
+    assert predicted[1] == pytest.approx(population[1] + b["(Intercept)"] + 5 * b["Days"])
+    np.testing.assert_allclose(fit.predict(new, re=False), population)
+
+
+def test_likelihood_ratio_test_refits_by_ml():
+    sleep = companion.load_dataset("sleepstudy")
+    small = companion.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    big = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    table = small.anova(big)
+    ml_small = companion.lmer("Reaction ~ Days + (1 | Subject)", sleep, reml=False)
+    ml_big = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep, reml=False)
+    expected = 2 * (ml_big.loglik - ml_small.loglik)
+    assert table["Chisq"].iloc[1] == pytest.approx(expected, rel=1e-9)
+    assert table["Df"].iloc[1] == 2 and table["Pr(>Chisq)"].iloc[1] < 1e-6
+
+
+def test_deviance_function_for_teaching():
+    sleep = companion.load_dataset("sleepstudy")
+    devfun = companion.make_deviance("Reaction ~ Days + (Days | Subject)", sleep)
+    fit = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    assert devfun(fit.theta.to_numpy()) == pytest.approx(fit.reml_criterion, rel=1e-12)
+    assert devfun(fit.theta.to_numpy() * 1.1) > fit.reml_criterion
