@@ -134,3 +134,22 @@ def test_reml_fit_is_nlme_lme(sleep_fit):
         expected = np.asarray(ref["ranef"]["Subject"][column])
         np.testing.assert_allclose(sleep_fit.ranef["Subject"][column], expected,
                                    atol=1e-4 * np.abs(expected).max())
+
+
+def test_profile_intervals_match_lme4(sleep_fit):
+    """lme4's ``confint(fm1)`` for this model, as its documentation prints it (lme4 refits
+    by ML and interpolates the profile with splines, so agreement is to about 1e-4)."""
+    lme4 = {"sd_(Intercept)|Subject": (14.3814748, 37.715996),
+            "cor_Days.(Intercept)|Subject": (-0.4815007, 0.684986),
+            "sd_Days|Subject": (3.8011641, 8.753383),
+            "sigma": (22.8982669, 28.857997),
+            "(Intercept)": (237.6806955, 265.129515),
+            "Days": (7.3586533, 13.575919)}
+    table = sleep_fit.confint(method="profile")
+    for name, (low, high) in lme4.items():
+        np.testing.assert_allclose(table.loc[name].to_numpy(), [low, high], rtol=1e-4,
+                                   err_msg=name)
+    wald = sleep_fit.confint()
+    assert (wald.iloc[:, 0] < sleep_fit.fixef).all() and (wald.iloc[:, 1] > sleep_fit.fixef).all()
+    with pytest.raises(ValueError, match="'wald' or 'profile'"):
+        sleep_fit.confint(method="bootstrap")

@@ -67,8 +67,16 @@ class MixedModelResult:
     def bic(self) -> float:
         return -2 * self.loglik + np.log(self.nobs) * self.n_params
 
-    def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals for the fixed effects: estimate +- z * standard error."""
+    def confint(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
+        """Confidence intervals. ``method="wald"``: the fixed effects, estimate +- z * SE.
+        ``method="profile"``: likelihood-profile intervals for the variance parameters and
+        the fixed effects, as lme4's default ``confint`` (linear mixed models only)."""
+        if method == "profile":
+            from companion.profile import confint_profile
+
+            return confint_profile(self, level)
+        if method != "wald":
+            raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
         z = stats.norm.ppf(0.5 + level / 2)
         pct = [f"{100 * (0.5 - level / 2):g} %", f"{100 * (0.5 + level / 2):g} %"]
         return pd.DataFrame({pct[0]: self.fixef - z * self.se,

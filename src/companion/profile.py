@@ -1,0 +1,163 @@
+"""Profile-likelihood confidence intervals for a linear mixed model (lme4's
+``confint(fit, method = "profile")``).
+
+As lme4 does, a REML fit is first refitted by ML and the ML deviance is profiled. The
+variance parameters are profiled on the scale people read them: each random-effect
+standard deviation, each correlation, and the residual standard deviation. Fixing one of
+them and minimizing the deviance over the others (with the fixed effects profiled out)
+gives the profile; the interval is where it stays within the chi-square cut-off of the
+optimum. Fixed effects are profiled by moving ``X_k beta_k`` into the offset and
+refitting the variance parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from companion.lmm import ProfiledDeviance
+from companion.results import MixedModelResult
+
+_LOG_2PI = np.log(2 * np.pi)
+
+
+class _VarianceProfile:
+    """The ML deviance as a function of (SDs, correlations, sigma), beta profiled out."""
+
+    def __init__(self, deviance: ProfiledDeviance, fit: MixedModelResult):
+        self.deviance = deviance
+        self.sizes = deviance.layout.sizes
+        self.names, values = [], []
+        for block, size in zip(deviance.design.blocks, self.sizes):
+            part = fit.varcorr[fit.varcorr.group == block.group].iloc[
+                :size + size * (size - 1) // 2]
+            for row in part.itertuples():
+                kind = "sd" if pd.isna(row.var2) else "cor"
+                label = row.var1 if kind == "sd" else f"{row.var2}.{row.var1}"
+                self.names.append(f"{kind}_{label}|{block.group}")
+                values.append(row.sdcor)
+        self.names.append("sigma")
+        values.append(fit.sigma)
+        self.estimate = np.asarray(values, dtype=float)
+
+    def theta_sigma(self, values: np.ndarray) -> tuple[np.ndarray, float]:
+        """Map (SDs, correlations, sigma) to lme4's theta and sigma."""
+        sigma, thetas, at = values[-1], [], 0
+        for p in self.sizes:
+            sds = values[at:at + p]
+            corr = np.eye(p)
+            corr[np.triu_indices(p, 1)] = values[at + p:at + p + p * (p - 1) // 2]
+            corr = np.triu(corr) + np.triu(corr, 1).T
+            cov = corr * np.outer(sds, sds)
+            chol = np.linalg.cholesky(cov + 1e-300 * np.eye(p)) / sigma
+            rows, cols = np.tril_indices(p)
+            order = np.lexsort((rows, cols))
+            thetas.append(chol[rows[order], cols[order]])
+            at += p + p * (p - 1) // 2
+        return np.concatenate(thetas), sigma
+
+    def __call__(self, values: np.ndarray) -> float:
+        theta, sigma = self.theta_sigma(values)
+        d = self.deviance
+        solution = d.solve(theta)
+        return (solution.ldL2 - d.ldW + solution.pwrss / sigma**2
+                + d.n * (_LOG_2PI + 2 * np.log(sigma)))
+
+    def is_correlation(self, k: int) -> bool:
+        return self.names[k].startswith("cor_")
+
+
+def _to_free(profile: _VarianceProfile, values: np.ndarray) -> np.ndarray:
+    return np.array([np.arctanh(np.clip(v, -0.999999, 0.999999)) if profile.is_correlation(k)
+                     else np.log(max(v, 1e-12)) for k, v in enumerate(values)])
+
+
+def _from_free(profile: _VarianceProfile, free: np.ndarray) -> np.ndarray:
+    return np.array([np.tanh(f) if profile.is_correlation(k) else np.exp(f)
+                     for k, f in enumerate(free)])
+
+
+def _profile_variance(profile: _VarianceProfile, k: int, value: float,
+                      start: np.ndarray) -> tuple[float, np.ndarray]:
+    """Minimal deviance with parameter k fixed at ``value`` (others free)."""
+    others = [i for i in range(len(start)) if i != k]
+
+    def objective(free_others):
+        free = start.copy()
+        free[others] = free_others
+        values = _from_free(profile, free)
+        values[k] = value
+        return profile(values)
+
+    result = optimize.minimize(objective, start[others], method="BFGS",
+                               options={"gtol": 1e-7})
+    best = start.copy()
+    best[others] = result.x
+    return float(result.fun), best
+
+
+def _interval(profile_at, estimate: float, step: float, cutoff: float, lower: float,
+              upper: float) -> tuple[float, float]:
+    """Where the profiled deviance (minus its minimum) crosses ``cutoff`` on each side."""
+    ends = []
+    for direction, limit in ((-1, lower), (1, upper)):
+        inside, outside = estimate, estimate + direction * step
+        while (direction * (limit - outside) > 0) and profile_at(outside) < cutoff:
+            inside, outside = outside, estimate + 2 * (outside - estimate)
+        if direction * (limit - outside) <= 0:
+            outside = limit
+            if profile_at(outside) < cutoff:
+                ends.append(limit)
+                continue
+        ends.append(optimize.brentq(lambda v: profile_at(v) - cutoff, inside, outside,
+                                    xtol=1e-8 * max(1.0, abs(estimate))))
+    return ends[0], ends[1]
+
+
+def confint_profile(fit: MixedModelResult, level: float = 0.95) -> pd.DataFrame:
+    """Profile-likelihood intervals for every variance parameter and fixed effect."""
+    if fit.method == "REML":
+        fit = fit.refit_ml()
+    deviance: ProfiledDeviance = fit.devfun
+    cutoff = stats.chi2.ppf(level, 1)
+    rows = {}
+
+    profile = _VarianceProfile(deviance, fit)
+    base = profile(profile.estimate)
+    free_start = _to_free(profile, profile.estimate)
+    for k, name in enumerate(profile.names):
+        estimate = profile.estimate[k]
+        if profile.is_correlation(k):
+            lower, upper, step = -1.0, 1.0, 0.1
+        else:
+            lower, upper, step = 0.0, np.inf, 0.1 * max(estimate, 1e-3)
+
+        def at(value, k=k, warm={"start": free_start}):  # noqa: B006 - per-parameter state
+            deviance_k, warm["start"] = _profile_variance(profile, k, value, warm["start"])
+            return deviance_k - base
+
+        rows[name] = _interval(at, estimate, step, cutoff, lower, upper)
+
+    ml_min = -2 * fit.loglik
+    for k, name in enumerate(fit.fixef.index):
+        design = deviance.design
+
+        def at(value, k=k, design=design):
+            reduced = replace(design, X=np.delete(design.X, k, axis=1),
+                              offset=design.offset + design.X[:, k] * value,
+                              fixed_names=[n for i, n in enumerate(design.fixed_names)
+                                           if i != k])
+            partial = ProfiledDeviance(reduced, reml=False)
+            bounds = [(lo if np.isfinite(lo) else None, None)
+                      for lo in partial.layout.lower_bounds()]
+            best = optimize.minimize(partial, fit.theta.to_numpy(), method="L-BFGS-B",
+                                     bounds=bounds, options={"ftol": 1e-13, "gtol": 1e-9})
+            return best.fun - ml_min
+
+        rows[name] = _interval(at, fit.fixef.iloc[k], fit.se.iloc[k], cutoff,
+                               -np.inf, np.inf)
+    pct = [f"{100 * (0.5 - level / 2):g} %", f"{100 * (0.5 + level / 2):g} %"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=pct)
