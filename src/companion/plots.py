@@ -97,3 +97,57 @@ def volcano_image(matrix: np.ndarray, ax=None):
     ax.set(xlabel="x (m)", ylabel="y (m)")
     ax.set_aspect("equal")
     return ax
+
+
+def group_panels(data: pd.DataFrame, x: str, y: str, group: str, curves=None, ncols=6,
+                 xlabel=None, ylabel=None):
+    """One small panel per level of ``group``: the points, and, if given, a curve per panel
+    from ``curves`` (columns ``group``, ``x``, ``fit`` and optionally ``low``/``high`` for a
+    band). Without ``curves``, each panel gets its least-squares line (the chapter's
+    ``geom_smooth(method = "lm")``)."""
+    levels = list(data[group].cat.categories) if hasattr(data[group], "cat") else \
+        sorted(data[group].unique())
+    nrows = -(-len(levels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 1.7 * nrows), sharex=True,
+                             sharey=True, layout="constrained")
+    for ax, level in zip(axes.flat, levels):
+        part = data[data[group] == level]
+        ax.plot(part[x], part[y], "o", ms=2.5, color="0.25")
+        if curves is None:
+            slope, intercept = np.polyfit(part[x], part[y], 1)
+            grid = np.linspace(part[x].min(), part[x].max(), 2)
+            ax.plot(grid, intercept + slope * grid, color="C0", lw=1.4)
+        else:
+            curve = curves[curves["group"].astype(str) == str(level)].sort_values("x")
+            if {"low", "high"} <= set(curve.columns):
+                ax.fill_between(curve["x"], curve["low"], curve["high"], color="C0",
+                                alpha=0.25, lw=0)
+            ax.plot(curve["x"], curve["fit"], color="C0", lw=1.4)
+        ax.set_title(f"{group}: {level}", fontsize="small", pad=2)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(levels):]:
+        ax.set_visible(False)
+    fig.supxlabel(xlabel or x)
+    fig.supylabel(ylabel or y)
+    return axes
+
+
+def effect_band(x, fit, low, high, ax=None, xlabel="", ylabel=""):
+    """A fitted line with its confidence band (the chapter's marginal-effect plot)."""
+    ax = _axes(ax)
+    ax.fill_between(x, low, high, color="C0", alpha=0.2, lw=0)
+    ax.plot(x, fit, color="C0", lw=1.6)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def profile_curve(values, deviance, ax=None, xlabel="", ylabel="REML criterion"):
+    """A deviance (or REML criterion) against one parameter, for teaching."""
+    ax = _axes(ax)
+    ax.plot(values, deviance, color="C0", lw=1.6)
+    best = int(np.argmin(deviance))
+    ax.axvline(values[best], color="0.5", ls="--", lw=1)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    return ax

@@ -1,0 +1,77 @@
+"""R beside Python: the reference results of the chapter's R fits, and the side-by-side
+tables the book prints (R as the chapter printed it, R at full precision, Python, and the
+difference)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+
+from companion.results import MixedModelResult
+
+
+@cache
+def reference(name: str) -> dict:
+    """R's result for one fit of the chapter (``companion/reference/<name>.json``)."""
+    folder = files("companion") / "reference"
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        names = sorted(p.name[:-5] for p in folder.iterdir()
+                       if p.name.endswith(".json") and p.name not in {"index.json",
+                                                                       "failures.json"})
+        raise ValueError(f"no R reference named {name!r}; the references are: "
+                         f"{', '.join(names)}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _short(name: str) -> str:
+    return "Intercept" if name == "(Intercept)" else name
+
+
+def fit_quantities(fit: MixedModelResult) -> dict[str, float]:
+    """A fit's numbers under the names the references use for the chapter's printout."""
+    values = {"AIC": fit.aic, "BIC": fit.bic, "logLik": fit.loglik, "sigma": fit.sigma,
+              "var_resid": fit.sigma**2}
+    if fit.reml_criterion is not None:
+        values["REMLcrit"] = fit.reml_criterion
+    random = fit.varcorr[fit.varcorr.group != "Residual"]
+    variances = random[random.var2.isna()]
+    for row in variances.itertuples():
+        values[f"sd_{_short(row.var1)}"] = row.sdcor
+        values[f"var_{_short(row.var1)}"] = row.vcov
+    correlations = random[random.var2.notna()]
+    if len(correlations) == 1:
+        values["corr"] = correlations.sdcor.iloc[0]
+    for name in fit.fixef.index:
+        values[f"fixef_{name}"] = fit.fixef[name]
+        values[f"se_{name}"] = fit.se[name]
+        values[f"t_{name}"] = fit.fixef[name] / fit.se[name]
+    if fit.ranef:
+        table = next(iter(fit.ranef.values()))
+        for level, row in table.iterrows():
+            for column, value in row.items():
+                suffix = "int" if column == "(Intercept)" else column.lower()
+                values[f"re_{level}_{suffix}"] = value
+    if fit.scaled_resid is not None:
+        quantiles = np.quantile(fit.scaled_resid, [0, 0.25, 0.5, 0.75, 1])
+        for label, value in zip(["min", "q1", "median", "q3", "max"], quantiles):
+            values[f"resid_{label}"] = value
+    return values
+
+
+def compare_printed(name: str, values: dict[str, float]) -> pd.DataFrame:
+    """One row per number the chapter printed for R fit ``name``: the printed text, R's
+    full-precision value, ours, and their relative difference."""
+    rows = []
+    for item in reference(name)["chapter_printed_check"]["items"]:
+        quantity, r_value = item["quantity"], item["r_value"]
+        ours = values.get(quantity, np.nan)
+        rows.append({"quantity": quantity, "R (printed)": item["printed"], "R": r_value,
+                     "Python": ours,
+                     "relative difference": (ours - r_value) / abs(r_value) if r_value
+                     else ours - r_value})
+    return pd.DataFrame(rows).set_index("quantity")
