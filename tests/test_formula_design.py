@@ -190,3 +190,20 @@ def test_deviance_function_for_teaching():
     fit = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep)
     assert devfun(fit.theta.to_numpy()) == pytest.approx(fit.reml_criterion, rel=1e-12)
     assert devfun(fit.theta.to_numpy() * 1.1) > fit.reml_criterion
+
+
+def test_convergence_check_reports_the_gradient():
+    from companion.optimize import ConvergenceWarning, check_optimum
+    from companion.results import OptimizationRecord
+
+    def bowl(x):
+        return float(np.sum((x - 1.0) ** 2))
+
+    stopped_early = OptimizationRecord("test", np.zeros(2), np.array([0.5, 0.5]), 3, True,
+                                       np.array([-1.0, -1.0]))
+    with pytest.warns(ConvergenceWarning, match="max\\|grad\\| = 0.5"):
+        check_optimum(bowl, stopped_early, np.full(2, -np.inf))
+    at_minimum = OptimizationRecord("test", np.zeros(2), np.ones(2), 3, True, np.zeros(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_optimum(bowl, at_minimum, np.full(2, -np.inf))

@@ -75,3 +75,15 @@ def compare_printed(name: str, values: dict[str, float]) -> pd.DataFrame:
                      "relative difference": (ours - r_value) / abs(r_value) if r_value
                      else ours - r_value})
     return pd.DataFrame(rows).set_index("quantity")
+
+
+def chapter_table(name: str) -> pd.DataFrame:
+    """A posterior summary the chapter printed for a fit R could not rerun (brms,
+    MCMCglmm, INLA): ``chapter_table("sleepstudy_inla_iid")``."""
+    tables = json.loads((files("companion") / "reference" / "chapter_printed.json")
+                        .read_text(encoding="utf-8"))
+    if name not in tables or name == "description":
+        known = ", ".join(k for k in tables if k != "description")
+        raise ValueError(f"the chapter printed no table named {name!r}; known: {known}")
+    table = tables[name]
+    return pd.DataFrame.from_dict(table["rows"], orient="index", columns=table["columns"])

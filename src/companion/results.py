@@ -155,12 +155,13 @@ class MixedModelResult:
                              "Variance": row.vcov, "Std.Dev.": row.sdcor,
                              "Corr": " ".join(f"{c.iloc[0]:.2f}" for c in correlations
                                               if len(c))})
-        return pd.DataFrame(rows).set_index("Groups")
+        return pd.DataFrame(rows)
 
     def __str__(self) -> str:
         parts = []
         for heading, body in self.summary_tables():
             text = body if isinstance(body, str) else body.to_string(
+                index=not isinstance(body.index, pd.RangeIndex),
                 float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}")
             parts.append(f"{heading}:\n{text}" if heading else text)
         return "\n\n".join(parts)
@@ -174,6 +175,7 @@ class MixedModelResult:
                 parts.append("<pre>" + body + "</pre>")
             else:
                 parts.append(body.to_html(float_format=lambda v: f"{v:.4g}",
+                                          index=not isinstance(body.index, pd.RangeIndex),
                                           classes="companion-summary", border=0))
         return "\n".join(parts)
 
