@@ -87,3 +87,12 @@ def chapter_table(name: str) -> pd.DataFrame:
         raise ValueError(f"the chapter printed no table named {name!r}; known: {known}")
     table = tables[name]
     return pd.DataFrame.from_dict(table["rows"], orient="index", columns=table["columns"])
+
+
+def beside(ours: pd.DataFrame, printed: pd.DataFrame, label: str = "chapter") -> pd.DataFrame:
+    """Each row of the chapter's printed table, followed by ours, for the same columns."""
+    rows, columns = printed.index, printed.columns
+    both = pd.concat({label: printed, "Python": ours.loc[rows, columns]}, names=["source"])
+    order = {name: i for i, name in enumerate(rows)}
+    return both.swaplevel().sort_index(level=0, key=lambda index: index.map(order),
+                                       sort_remaining=False)
