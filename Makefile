@@ -6,6 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: book student page test clean
 
+# The Bayesian pages sample with nutpie, which compiles PyMC models through numba and
+# never calls PyTensor's C BLAS. Saying so skips PyTensor's search for a system BLAS (slow,
+# and absent from a pip-only machine) and the warning it prints when none is found.
+export PYTENSOR_FLAGS ?= blas__ldflags=
+
 # Create the environment on first use, and again whenever the pins change; the set-up time
 # goes into the build report.
 $(STAMP): pyproject.toml constraints.txt

@@ -21,7 +21,7 @@ from book_pages import ROOT, SITE, STUDENT_SITE, notebook_pages, require_built, 
 REPO = "mixed-models-companion/mixed-models-companion"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Figures each notebook page must show; a new page must add its count here.
-EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6, "book/lmm": 4}
+EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6, "book/lmm": 5}
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is missing: run `make test`, which installs it")
