@@ -29,6 +29,7 @@ def plant_fit():
 
 
 @pytest.mark.parametrize("fit_name, ref_name", [("sleep_fit", "sleepstudy_lmer_reml"),
+                                                ("sleep_fit", "sleepstudy_blmer_nullprior"),
                                                 ("plant_fit", "plantgrowth_lmer_reml")])
 def test_matches_lme4_tight_optimum(request, fit_name, ref_name):
     fit, tight = request.getfixturevalue(fit_name), load(ref_name)["tight_optimum"]
@@ -153,3 +154,26 @@ def test_profile_intervals_match_lme4(sleep_fit):
     assert (wald.iloc[:, 0] < sleep_fit.fixef).all() and (wald.iloc[:, 1] > sleep_fit.fixef).all()
     with pytest.raises(ValueError, match="'wald' or 'profile'"):
         sleep_fit.confint(method="bootstrap")
+
+
+def test_plantgrowth_random_group_is_nlme_lme(plant_fit):
+    """nlme::lme(weight ~ 1, random = ~ 1 | group): the same REML fit (nlme's tolerance,
+    2e-5 on the standard deviations; nlme's BIC counts N - p observations)."""
+    ref = load("plantgrowth_lme_reml")
+    np.testing.assert_allclose(plant_fit.loglik, ref["logLik"], rtol=1e-9)
+    np.testing.assert_allclose(plant_fit.aic, ref["AIC"], rtol=1e-9)
+    n, p = plant_fit.nobs, len(plant_fit.fixef)
+    np.testing.assert_allclose(-2 * plant_fit.loglik + np.log(n - p) * plant_fit.n_params,
+                               ref["BIC"], rtol=1e-9)
+    np.testing.assert_allclose(plant_fit.fixef, list(ref["fixef"].values()), rtol=1e-9)
+    np.testing.assert_allclose(plant_fit.se, list(ref["fixef_se"].values()), rtol=2e-5)
+    np.testing.assert_allclose(plant_fit.varcorr.sdcor,
+                               [ref["varcorr"]["group"]["sd"]["(Intercept)"], ref["sigma"]],
+                               rtol=2e-5)
+
+
+def test_blmer_without_prior_is_lmer(sleep_fit):
+    """blme::blmer(..., cov.prior = NULL) adds nothing to lme4's criterion."""
+    ref = load("sleepstudy_blmer_nullprior")
+    assert ref["prior_deviance"] == 0
+    np.testing.assert_allclose(sleep_fit.reml_criterion, ref["REMLcrit"], rtol=1e-9)
