@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book student page test clean
+.PHONY: book student page test bench clean
 
 # The Bayesian pages sample with nutpie, which compiles PyMC models through numba and
 # never calls PyTensor's C BLAS. Saying so skips PyTensor's search for a system BLAS (slow,
@@ -34,6 +34,9 @@ page: $(STAMP)  ## execute one page again and rebuild: make page PAGE=book/data.
 
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## speed against peers, printed as ratios in one run
+	$(BIN)/python benchmarks/bench_lmm.py
 
 clean:  ## remove the built book and its execution cache (keeps .venv)
 	rm -rf _build

@@ -207,3 +207,22 @@ def test_convergence_check_reports_the_gradient():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_optimum(bowl, at_minimum, np.full(2, -np.inf))
+
+
+def test_one_term_and_dense_deviances_agree():
+    """The per-level batched deviance (one random term) and the dense one are the same
+    function of theta."""
+    from companion.lmm import _DenseDeviance, _OneTermDeviance
+
+    sleep = companion.load_dataset("sleepstudy")
+    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), sleep)
+    weights = 1 + np.arange(len(sleep)) % 3
+    design.weights = weights.astype(float)
+    for reml in (True, False):
+        one, dense = _OneTermDeviance(design, reml), _DenseDeviance(design, reml)
+        for theta in ([1.0, 0.0, 1.0], [0.5, -0.2, 0.3], [0.0, 0.0, 0.4]):
+            assert one(np.array(theta)) == pytest.approx(dense(np.array(theta)), rel=1e-11)
+        a, b = one.solve(np.array([0.9, 0.1, 0.2])), dense.solve(np.array([0.9, 0.1, 0.2]))
+        np.testing.assert_allclose(a.b, b.b, rtol=1e-9)
+        np.testing.assert_allclose(one.conditional_covariances(a)[0],
+                                   dense.conditional_covariances(b)[0], rtol=1e-9)

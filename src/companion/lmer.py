@@ -95,25 +95,25 @@ def varcorr_table(design: Design, layout: ThetaLayout, theta: np.ndarray,
     return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
 
 
-def _random_effects(design: Design, solution: Solution, sigma: float):
+def _random_effects(deviance: ProfiledDeviance, solution: Solution, sigma: float):
     """Conditional modes b = Lambda u per group, and their conditional covariances."""
-    b = solution.Lam @ solution.u
-    precision_inv = la.cho_solve((solution.L, True), np.eye(len(solution.u)))
-    cond = sigma**2 * solution.Lam @ precision_inv @ solution.Lam.T
     ranef, condvar, at = {}, {}, 0
-    for block in design.blocks:
-        p, size = block.n_columns, block.size
-        values = b[at:at + size].reshape(block.n_levels, p)
+    covariances = deviance.conditional_covariances(solution)
+    for block, cov in zip(deviance.design.blocks, covariances):
+        values = solution.b[at:at + block.size].reshape(block.n_levels, block.n_columns)
         frame = pd.DataFrame(values, index=pd.Index(block.levels, name=block.group),
                              columns=block.columns)
-        covs = np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
-                         for k in range(block.n_levels)])
+        covs = sigma**2 * cov
         if block.group in ranef:  # (x || g): one table per grouping factor, as lme4
             ranef[block.group] = ranef[block.group].join(frame)
-            condvar[block.group] = np.concatenate([condvar[block.group], covs], axis=1)
+            before = condvar[block.group]
+            k, p = before.shape[1], covs.shape[1]
+            joined = np.zeros((len(covs), k + p, k + p))  # no covariance between terms
+            joined[:, :k, :k], joined[:, k:, k:] = before, covs
+            condvar[block.group] = joined
         else:
             ranef[block.group], condvar[block.group] = frame, covs
-        at += size
+        at += block.size
     return ranef, condvar
 
 
@@ -127,9 +127,9 @@ def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset):
     names = design.fixed_names
     vcov = pd.DataFrame(sigma**2 * rx_inv @ rx_inv.T, index=names, columns=names)
     objective = deviance.objective(solution)
-    fitted = design.offset + design.X @ solution.beta + design.Z @ (solution.Lam @ solution.u)
+    fitted = deviance.linear_predictor(solution)
     resid = design.y - fitted
-    ranef, condvar = _random_effects(design, solution, sigma)
+    ranef, condvar = _random_effects(deviance, solution, sigma)
     reml = deviance.reml
     method = "REML" if reml else "ML"
     lower = deviance.layout.lower_bounds()

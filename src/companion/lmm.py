@@ -80,17 +80,29 @@ class Solution:
 
     theta: np.ndarray
     beta: np.ndarray
-    u: np.ndarray
-    L: np.ndarray  # lower Cholesky factor of Lambda' Z'WZ Lambda + I
+    u: np.ndarray  # spherical random effects
+    b: np.ndarray  # random effects, Lambda u, in Z's column order
     RX: np.ndarray  # upper Cholesky factor of the Schur complement
-    Lam: np.ndarray
     pwrss: float
     ldL2: float
     ldRX2: float
+    factor: object  # the random-effects factor, for conditional covariances
 
 
 class ProfiledDeviance:
-    """The deviance (ML) or REML criterion of an LMM as a function of theta."""
+    """The deviance (ML) or REML criterion of an LMM as a function of theta.
+
+    ``ProfiledDeviance(design)`` picks the implementation: with one random-effect term
+    the matrix ``Lambda' Z'WZ Lambda + I`` is block diagonal, one small block per level,
+    and everything is done level by level in batches (no ``n x q`` or ``q x q`` matrix
+    is ever formed, so a million rows and 20,000 groups fit in memory); with several terms
+    the blocked factor is formed densely.
+    """
+
+    def __new__(cls, design: Design, reml: bool = True):
+        if cls is ProfiledDeviance:
+            cls = _OneTermDeviance if len(design.blocks) == 1 else _DenseDeviance
+        return super().__new__(cls)
 
     def __init__(self, design: Design, reml: bool = True):
         self.design = design
@@ -98,30 +110,23 @@ class ProfiledDeviance:
         self.layout = ThetaLayout([b.n_columns for b in design.blocks],
                                   [b.n_levels for b in design.blocks])
         w = design.weights
-        Z, X = design.Z, design.X
-        y = design.y - design.offset
-        WZ, WX = Z * w[:, None], X * w[:, None]
-        self.ZtWZ, self.ZtWX, self.XtWX = Z.T @ WZ, Z.T @ WX, X.T @ WX
-        self.ZtWy, self.XtWy = WZ.T @ y, WX.T @ y
+        X, y = design.X, design.y - design.offset
+        WX = X * w[:, None]
+        self.XtWX, self.XtWy = X.T @ WX, WX.T @ y
         self.ytWy = float(y @ (w * y))
         self.ldW = float(np.log(w).sum())
         self.n, self.p = X.shape
         self.evaluations = 0
 
-    def solve(self, theta: np.ndarray) -> Solution:
-        """Solve the penalized least-squares problem at ``theta``."""
-        Lam = self.layout.lambda_matrix(np.asarray(theta, dtype=float))
-        LtZtWZL = Lam.T @ self.ZtWZ @ Lam
-        L = la.cholesky(LtZtWZL + np.eye(len(LtZtWZL)), lower=True)
-        RZX = la.solve_triangular(L, Lam.T @ self.ZtWX, lower=True)
-        RX = la.cholesky(self.XtWX - RZX.T @ RZX, lower=False)
-        cu = la.solve_triangular(L, Lam.T @ self.ZtWy, lower=True)
-        cb = la.solve_triangular(RX, self.XtWy - RZX.T @ cu, trans="T")
+    def _finish(self, theta, factor, RZX_cross, RZX_cu, cu_cu, cu_solve, ldL2) -> Solution:
+        """The fixed-effect part of the solve, shared by both implementations."""
+        RX = la.cholesky(self.XtWX - RZX_cross, lower=False)
+        cb = la.solve_triangular(RX, self.XtWy - RZX_cu, trans="T")
         beta = la.solve_triangular(RX, cb)
-        u = la.solve_triangular(L, cu - RZX @ beta, trans="T", lower=True)
-        pwrss = max(self.ytWy - cu @ cu - cb @ cb, 0.0)
-        return Solution(np.asarray(theta, dtype=float), beta, u, L, RX, Lam, pwrss,
-                        2 * np.log(np.diag(L)).sum(), 2 * np.log(np.diag(RX)).sum())
+        u, b = cu_solve(beta)
+        pwrss = max(self.ytWy - cu_cu - cb @ cb, 0.0)
+        return Solution(np.asarray(theta, dtype=float), beta, u, b, RX, pwrss, ldL2,
+                        2 * np.log(np.diag(RX)).sum(), factor)
 
     def objective(self, solution: Solution, reml: bool | None = None) -> float:
         """-2 log-likelihood (ML) or the REML criterion, as lme4 reports them; ``reml``
@@ -135,11 +140,102 @@ class ProfiledDeviance:
         self.evaluations += 1
         try:
             return self.objective(self.solve(theta))
-        except la.LinAlgError:
+        except (la.LinAlgError, np.linalg.LinAlgError):
             return np.inf
+
+    def linear_predictor(self, solution: Solution) -> np.ndarray:
+        d = self.design
+        return d.offset + d.X @ solution.beta + self.random_part(solution.b)
 
     def exact_pwrss(self, solution: Solution) -> float:
         """The penalized weighted residual sum of squares from the residuals themselves."""
         d = self.design
-        eta = d.offset + d.X @ solution.beta + d.Z @ (solution.Lam @ solution.u)
-        return float(d.weights @ (d.y - eta) ** 2 + solution.u @ solution.u)
+        residual = d.y - self.linear_predictor(solution)
+        return float(d.weights @ residual**2 + solution.u @ solution.u)
+
+
+class _DenseDeviance(ProfiledDeviance):
+    """Several random terms: the blocked Cholesky factor formed as dense matrices."""
+
+    def __init__(self, design: Design, reml: bool = True):
+        super().__init__(design, reml)
+        w = design.weights
+        self.Z = design.Z
+        WZ = self.Z * w[:, None]
+        self.ZtWZ, self.ZtWX = self.Z.T @ WZ, self.Z.T @ (design.X * w[:, None])
+        self.ZtWy = WZ.T @ (design.y - design.offset)
+
+    def solve(self, theta: np.ndarray) -> Solution:
+        Lam = self.layout.lambda_matrix(np.asarray(theta, dtype=float))
+        LtZtWZL = Lam.T @ self.ZtWZ @ Lam
+        L = la.cholesky(LtZtWZL + np.eye(len(LtZtWZL)), lower=True)
+        RZX = la.solve_triangular(L, Lam.T @ self.ZtWX, lower=True)
+        cu = la.solve_triangular(L, Lam.T @ self.ZtWy, lower=True)
+
+        def spherical(beta):
+            u = la.solve_triangular(L, cu - RZX @ beta, trans="T", lower=True)
+            return u, Lam @ u
+
+        return self._finish(theta, (L, Lam), RZX.T @ RZX, RZX.T @ cu, cu @ cu, spherical,
+                            2 * np.log(np.diag(L)).sum())
+
+    def random_part(self, b: np.ndarray) -> np.ndarray:
+        return self.Z @ b
+
+    def conditional_covariances(self, solution: Solution) -> list[np.ndarray]:
+        """Per term, levels x p x p blocks of ``Lambda (L L')^-1 Lambda'`` (times sigma^2
+        they are lme4's ``condVar``)."""
+        L, Lam = solution.factor
+        cond = Lam @ la.cho_solve((L, True), Lam.T)
+        out, at = [], 0
+        for block in self.design.blocks:
+            p = block.n_columns
+            out.append(np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
+                                 for k in range(block.n_levels)]))
+            at += block.size
+        return out
+
+
+class _OneTermDeviance(ProfiledDeviance):
+    """One random term: per-level p x p blocks, computed in batches."""
+
+    def __init__(self, design: Design, reml: bool = True):
+        super().__init__(design, reml)
+        block = design.blocks[0]
+        self.block = block
+        w, y = design.weights, design.y - design.offset
+        m, p, codes, raw = block.n_levels, block.n_columns, block.codes, block.raw
+
+        def per_level(values):
+            return np.bincount(codes, weights=values, minlength=m)
+
+        self.ZtWZ = np.stack([np.stack([per_level(w * raw[:, i] * raw[:, j])
+                                        for j in range(p)], -1) for i in range(p)], -2)
+        self.ZtWX = np.stack([np.stack([per_level(w * raw[:, i] * design.X[:, j])
+                                        for j in range(self.p)], -1) for i in range(p)], -2)
+        self.ZtWy = np.stack([per_level(w * raw[:, i] * y) for i in range(p)], -1)
+
+    def solve(self, theta: np.ndarray) -> Solution:
+        T = self.layout.templates(np.asarray(theta, dtype=float))[0]
+        A = np.einsum("ji,mjk,kl->mil", T, self.ZtWZ, T) + np.eye(len(T))
+        L = np.linalg.cholesky(A)
+        RZX = np.linalg.solve(L, np.einsum("ji,mjk->mik", T, self.ZtWX))
+        cu = np.linalg.solve(L, (self.ZtWy @ T)[..., None])[..., 0]
+
+        def spherical(beta):
+            rhs = (cu - RZX @ beta)[..., None]
+            u = np.linalg.solve(np.swapaxes(L, -1, -2), rhs)[..., 0]
+            return u.ravel(), (u @ T.T).ravel()
+
+        return self._finish(theta, (L, T), np.einsum("mki,mkj->ij", RZX, RZX),
+                            np.einsum("mki,mk->i", RZX, cu), float(np.sum(cu * cu)),
+                            spherical, 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+
+    def random_part(self, b: np.ndarray) -> np.ndarray:
+        block = self.block
+        return np.einsum("ij,ij->i", block.raw, b.reshape(block.n_levels, -1)[block.codes])
+
+    def conditional_covariances(self, solution: Solution) -> list[np.ndarray]:
+        L, T = solution.factor
+        half = np.linalg.solve(L, np.broadcast_to(T.T, L.shape))  # L^-1 T', level by level
+        return [np.swapaxes(half, -1, -2) @ half]
