@@ -217,19 +217,19 @@ class _OneTermDeviance(ProfiledDeviance):
 
     def solve(self, theta: np.ndarray) -> Solution:
         T = self.layout.templates(np.asarray(theta, dtype=float))[0]
-        A = np.einsum("ji,mjk,kl->mil", T, self.ZtWZ, T) + np.eye(len(T))
-        L = np.linalg.cholesky(A)
-        RZX = np.linalg.solve(L, np.einsum("ji,mjk->mik", T, self.ZtWX))
-        cu = np.linalg.solve(L, (self.ZtWy @ T)[..., None])[..., 0]
+        A = T.T @ self.ZtWZ @ T + np.eye(len(T))
+        L = batched_cholesky(A)
+        RZX = forward_solve(L, T.T @ self.ZtWX)
+        cu = forward_solve(L, (self.ZtWy @ T)[..., None])[..., 0]
+        flat = RZX.reshape(-1, RZX.shape[-1])
 
         def spherical(beta):
-            rhs = (cu - RZX @ beta)[..., None]
-            u = np.linalg.solve(np.swapaxes(L, -1, -2), rhs)[..., 0]
+            u = backward_solve(L, (cu - RZX @ beta)[..., None])[..., 0]
             return u.ravel(), (u @ T.T).ravel()
 
-        return self._finish(theta, (L, T), np.einsum("mki,mkj->ij", RZX, RZX),
-                            np.einsum("mki,mk->i", RZX, cu), float(np.sum(cu * cu)),
-                            spherical, 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+        return self._finish(theta, (L, T), flat.T @ flat, flat.T @ cu.ravel(),
+                            float(np.sum(cu * cu)), spherical,
+                            2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
 
     def random_part(self, b: np.ndarray) -> np.ndarray:
         block = self.block
@@ -237,5 +237,39 @@ class _OneTermDeviance(ProfiledDeviance):
 
     def conditional_covariances(self, solution: Solution) -> list[np.ndarray]:
         L, T = solution.factor
-        half = np.linalg.solve(L, np.broadcast_to(T.T, L.shape))  # L^-1 T', level by level
+        half = forward_solve(L, np.broadcast_to(T.T, L.shape))  # L^-1 T', level by level
         return [np.swapaxes(half, -1, -2) @ half]
+
+
+# Many tiny (p x p, p small) factorizations at once: loops over p, vectorized over levels.
+
+def batched_cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of positive-definite matrices (m x p x p)."""
+    p = A.shape[-1]
+    L = np.zeros_like(A)
+    for j in range(p):
+        pivot = A[:, j, j] - np.sum(L[:, j, :j] ** 2, axis=-1)
+        if np.any(pivot <= 0):
+            raise np.linalg.LinAlgError("matrix is not positive definite")
+        L[:, j, j] = np.sqrt(pivot)
+        for i in range(j + 1, p):
+            L[:, i, j] = (A[:, i, j] - np.sum(L[:, i, :j] * L[:, j, :j], axis=-1)) / L[:, j, j]
+    return L
+
+
+def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve ``L X = B`` for each level (L lower triangular, B m x p x r)."""
+    X = np.empty(np.broadcast_shapes(L.shape[:-1], B.shape[:-1]) + B.shape[-1:])
+    for i in range(L.shape[-1]):
+        X[:, i] = (B[:, i] - np.einsum("mk,mkr->mr", L[:, i, :i], X[:, :i])) / L[:, i, i, None]
+    return X
+
+
+def backward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve ``L' X = B`` for each level (L lower triangular, B m x p x r)."""
+    p = L.shape[-1]
+    X = np.empty(B.shape)
+    for i in reversed(range(p)):
+        X[:, i] = (B[:, i] - np.einsum("mk,mkr->mr", L[:, i + 1:, i], X[:, i + 1:])) \
+            / L[:, i, i, None]
+    return X
