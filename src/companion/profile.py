@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from companion.lmm import ProfiledDeviance
+from companion.lmm import _LOG_2PI, ProfiledDeviance
 from companion.results import MixedModelResult
 
-_LOG_2PI = np.log(2 * np.pi)
+
 
 
 class _VarianceProfile:
@@ -31,14 +31,18 @@ class _VarianceProfile:
         self.deviance = deviance
         self.sizes = deviance.layout.sizes
         self.names, values = [], []
-        for block, size in zip(deviance.design.blocks, self.sizes):
-            part = fit.varcorr[fit.varcorr.group == block.group].iloc[
-                :size + size * (size - 1) // 2]
-            for row in part.itertuples():
-                kind = "sd" if pd.isna(row.var2) else "cor"
-                label = row.var1 if kind == "sd" else f"{row.var2}.{row.var1}"
-                self.names.append(f"{kind}_{label}|{block.group}")
-                values.append(row.sdcor)
+        templates = deviance.layout.templates(fit.theta.to_numpy())
+        for block, template in zip(deviance.design.blocks, templates):
+            cov = fit.sigma**2 * template @ template.T
+            sd = np.sqrt(np.diag(cov))
+            cols = block.columns
+            for i, name in enumerate(cols):
+                self.names.append(f"sd_{name}|{block.group}")
+                values.append(sd[i])
+            for i in range(len(cols)):
+                for j in range(i + 1, len(cols)):
+                    self.names.append(f"cor_{cols[j]}.{cols[i]}|{block.group}")
+                    values.append(cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else 0.0)
         self.names.append("sigma")
         values.append(fit.sigma)
         self.estimate = np.asarray(values, dtype=float)
