@@ -26,7 +26,10 @@ from companion.formula import FormulaError
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 SAFETY = 4.0
 MAX_DIVERGENCES = 4  # 0.1% of the 4000 draws; the seeded runs have none
-MAX_RHAT = 1.01
+# R-hat of 4 x 1000 draws: over seven seeds the largest brms value ranged 1.0035-1.011
+# (sd(Intercept), a scale with 18 groups); 1.015 keeps the check meaningful without
+# failing on another machine's floating-point path for this seed.
+MAX_RHAT = 1.015
 
 # The chapter's printouts (companion/reference/chapter_printed.json).
 _BRMS = chapter_table("sleepstudy_brms")
