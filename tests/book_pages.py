@@ -1,6 +1,8 @@
 """What the tests of the built book share: where it is, and which pages it has."""
 
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,11 @@ def toc_pages() -> list[str]:
 def notebook_pages() -> list[str]:
     """The pages of the table of contents that are notebooks (they have a kernel)."""
     return [p for p in toc_pages() if "kernelspec:" in (ROOT / f"{p}.md").read_text()]
+
+
+def load_tool(name: str):
+    """A build script of ``tools/`` (not a package) as a module: ``load_tool("build_book")``."""
+    tools = str(ROOT / "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    return importlib.import_module(name)

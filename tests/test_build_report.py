@@ -1,19 +1,15 @@
 """The build report: log parsing, memory sampling, the Markdown tables and the real report."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
 
-import pytest
 
-from book_pages import ROOT, notebook_pages
+from book_pages import ROOT, SITE, load_tool, notebook_pages, require_built
 
-_spec = importlib.util.spec_from_file_location("build_report", ROOT / "tools" / "build_report.py")
-build_report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_report)
+build_report = load_tool("build_report")
 
 
 def test_monitor_attributes_kernel_memory_to_the_running_page(tmp_path):
@@ -60,12 +56,8 @@ def test_write_report_keeps_history(tmp_path):
 
 
 def test_the_books_report_covers_every_notebook_page():
-    path = ROOT / "_build" / "build-report.json"
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail("no build report: `make book` should have written it")
-        pytest.skip("the book is not built: run `make book` first")
-    report = json.loads(path.read_text())
+    require_built(SITE)  # skips when the book is not built (fails on CI)
+    report = json.loads((ROOT / "_build" / "build-report.json").read_text())
     for page in notebook_pages():
         numbers = report["pages"][page]
         assert 0 < numbers["seconds"] < build_report.PAGE_SECONDS

@@ -1,6 +1,5 @@
 """tools/build_book.py: a change in the package re-executes the pages that import it."""
 
-import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -10,11 +9,9 @@ import pytest
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
-from book_pages import ROOT
+from book_pages import ROOT, load_tool
 
-_spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
-build_book = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_book)
+build_book = load_tool("build_book")
 
 
 @pytest.fixture
