@@ -197,7 +197,7 @@ def test_convergence_check_reports_the_gradient():
     from companion.results import OptimizationRecord
 
     def bowl(x):
-        return float(np.sum((x - 1.0) ** 2))
+        return float(np.sum((x - 1.0) ** 2)), 2 * (x - 1.0)
 
     stopped_early = OptimizationRecord("test", np.zeros(2), np.array([0.5, 0.5]), 3, True,
                                        np.array([-1.0, -1.0]))
@@ -226,3 +226,60 @@ def test_one_term_and_dense_deviances_agree():
         np.testing.assert_allclose(a.b, b.b, rtol=1e-9)
         np.testing.assert_allclose(one.conditional_covariances(a)[0],
                                    dense.conditional_covariances(b)[0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("rhs", ["Days", "1", "0 + Days", "Days + 1", "period",
+                                 "period + size", "size + period"])
+def test_plain_column_path_builds_what_patsy_builds(rhs):
+    """Model matrices of plain column names skip patsy; they must equal patsy's."""
+    from companion.design import _plain_columns_matrix, patsy_matrix
+
+    data = companion.load_dataset("sleepstudy" if "Days" in rhs else "cbpp")
+    fast = _plain_columns_matrix(rhs, data)
+    assert fast is not None
+    slow = patsy_matrix(rhs, data)
+    assert fast[1] == slow[1]
+    np.testing.assert_array_equal(fast[0], slow[0])
+
+
+@pytest.mark.parametrize("rhs", ["log(Days + 1)", "Days:Subject", "0 + Subject",
+                                 "Days + Days"])
+def test_other_expressions_go_to_patsy(rhs):
+    from companion.design import _plain_columns_matrix
+
+    assert _plain_columns_matrix(rhs, companion.load_dataset("sleepstudy")) is None
+
+
+def _central_differences(fun, x, h=1e-6):
+    return np.array([(fun(x + h * e) - fun(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
+                                     "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+                                     "y ~ x + (1 | a) + (x | b)"])
+@pytest.mark.parametrize("reml", [True, False])
+def test_gradient_of_the_deviance_is_exact(formula, reml):
+    """The analytic gradient (one-term and dense implementations, prior weights
+    included) against central differences of the criterion."""
+    from companion.lmm import ProfiledDeviance
+
+    if formula.startswith("y"):
+        rng = np.random.default_rng(5)
+        data = pd.DataFrame({"a": rng.integers(6, size=120), "b": rng.integers(9, size=120),
+                             "x": rng.normal(size=120)})
+        data["y"] = data.x + rng.normal(size=6)[data.a] + rng.normal(size=9)[data.b] \
+            + rng.normal(size=120)
+    else:
+        data = companion.load_dataset("sleepstudy")
+    design = build_design(parse_formula(formula), data)
+    design.weights = 1 + np.arange(design.n) % 3 / 2
+    deviance = ProfiledDeviance(design, reml)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        theta = deviance.layout.start() * rng.uniform(0.2, 1.5) + rng.normal(0, 0.1,
+                                                                             deviance.layout.n_theta)
+        theta = np.maximum(theta, np.nan_to_num(deviance.layout.lower_bounds(), neginf=-9) + 0.05)
+        value, gradient = deviance.value_and_gradient(theta)
+        assert value == pytest.approx(deviance(theta), rel=1e-14)
+        np.testing.assert_allclose(gradient, _central_differences(deviance, theta),
+                                   rtol=1e-5, atol=1e-5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -77,9 +78,16 @@ class Design:
     offset: np.ndarray
     weights: np.ndarray
     rows: pd.Index  # the data's rows that entered the fit
-    fixed_info: patsy.DesignInfo | None = None
+    frame: pd.DataFrame | None = None  # those rows, for rebuilding X on new data
+    fixed_formula: str = "1"
     dropped_columns: list[str] = field(default_factory=list)
     formula_offsets: tuple[str, ...] = ()  # offset(...) terms, re-evaluated for predictions
+
+    @cached_property
+    def fixed_info(self) -> patsy.DesignInfo:
+        """patsy's description of X (factor levels included), to build X for new data."""
+        return patsy.dmatrix(self.fixed_formula, self.frame, eval_env=eval_environment(),
+                             NA_action="raise").design_info
 
     @property
     def Z(self) -> np.ndarray:  # noqa: N802 - the model's own notation
@@ -130,9 +138,23 @@ def _check_columns(parsed: ParsedFormula, data: pd.DataFrame) -> None:
                            f"the columns are: {', '.join(map(str, data.columns))}")
 
 
+def _present(column: pd.Series) -> np.ndarray:
+    """Which values are not missing (numpy directly for the common dtypes)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy() >= 0
+    values = column.to_numpy()
+    if values.dtype.kind == "f":
+        return ~np.isnan(values)
+    if values.dtype.kind in "iub":
+        return np.ones(len(values), dtype=bool)
+    return ~pd.isna(values)
+
+
 def complete_rows(parsed: ParsedFormula, data: pd.DataFrame, extra: dict) -> pd.DataFrame:
     """Keep the rows where every variable of the model is present; say how many went."""
-    present = data[_variables(parsed, data)].notna().all(axis=1).to_numpy().copy()
+    present = np.ones(len(data), dtype=bool)
+    for name in _variables(parsed, data):
+        present &= _present(data[name])
     for name, values in extra.items():
         if values is not None:
             values = np.asarray(values, dtype=float)
@@ -141,6 +163,8 @@ def complete_rows(parsed: ParsedFormula, data: pd.DataFrame, extra: dict) -> pd.
                                  f"({len(data)}), not shape {values.shape}")
             present &= ~np.isnan(values)
     dropped = int((~present).sum())
+    if dropped == 0:
+        return data
     if dropped == len(data):
         raise ValueError("every row has a missing value in a variable of the model; "
                          "nothing is left to fit")
@@ -158,7 +182,6 @@ def _grouping(data: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, l
         column = data[name]
         if not isinstance(column.dtype, pd.CategoricalDtype):
             column = column.astype(pd.CategoricalDtype(sorted(column.unique())))
-        column = column.cat.remove_unused_categories()
         these = column.cat.codes.to_numpy().astype(np.int64)
         names_here = [str(level) for level in column.cat.categories]
         if codes is None:
@@ -166,21 +189,66 @@ def _grouping(data: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, l
         else:  # interaction: first factor varies slowest, as R's a:b
             codes = codes * len(names_here) + these
             levels = [f"{a}:{b}" for a in levels for b in names_here]
-    used, codes = np.unique(codes, return_inverse=True)
-    return codes, [levels[i] for i in used]
+    used = np.bincount(codes, minlength=len(levels)) > 0
+    if used.all():
+        return codes, levels
+    renumber = np.cumsum(used) - 1
+    return renumber[codes], [level for level, keep in zip(levels, used) if keep]
 
 
 def _block(term: RandomTerm, data: pd.DataFrame) -> RandomBlock:
-    matrix = patsy.dmatrix(term.expr, data, eval_env=eval_environment(), NA_action="raise",
-                           return_type="dataframe")
+    matrix, names = model_matrix(term.expr, data)
     if matrix.shape[1] == 0:
         raise FormulaError(f"random term ({term.expr} | {term.group_name}) has no columns")
     codes, levels = _grouping(data, term.group)
     if len(levels) < 2:
         raise FormulaError(f"grouping factor {term.group_name!r} has {len(levels)} level; a "
                            "random effect needs at least 2 levels to estimate a variance")
-    return RandomBlock(term, levels, [r_column_name(c) for c in matrix.columns],
-                       matrix.to_numpy(dtype=float), codes)
+    return RandomBlock(term, levels, names, matrix, codes)
+
+
+def model_matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The model matrix of one side of a formula and its R column names, terms in R's
+    order (by degree, then as written)."""
+    simple = _plain_columns_matrix(rhs, data)
+    return simple if simple is not None else patsy_matrix(rhs, data)
+
+
+def patsy_matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The general case, by patsy."""
+    matrix = patsy.dmatrix(rhs, data, eval_env=eval_environment(), NA_action="raise",
+                           return_type="dataframe")
+    matrix = _in_r_order(matrix, rhs)
+    return matrix.to_numpy(dtype=float), [r_column_name(c) for c in matrix.columns]
+
+
+def _plain_columns_matrix(rhs: str, data: pd.DataFrame):
+    """The common case without patsy: ``1``/``0`` and names of numeric columns, or of
+    factors after an intercept (treatment contrasts on every category, as patsy and R
+    do). ``None`` for anything else (interactions, functions, text columns ...)."""
+    terms = [t.strip() for t in rhs.split("+")]
+    intercept = "0" not in terms
+    names = [t for t in terms if t not in ("0", "1")]
+    if len(set(names)) != len(names) or not all(_IDENTIFIER.fullmatch(t) for t in names):
+        return None
+    columns, labels = [np.ones(len(data))] if intercept else [], \
+        ["(Intercept)"] if intercept else []
+    for name in names:
+        if name not in data.columns:
+            return None
+        column = data[name]
+        if isinstance(column.dtype, pd.CategoricalDtype) and intercept:
+            codes = column.cat.codes.to_numpy()
+            for k, level in enumerate(column.cat.categories[1:], start=1):
+                columns.append((codes == k).astype(float))
+                labels.append(f"{name}{level}")
+        elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            columns.append(column.to_numpy(dtype=float))
+            labels.append(name)
+        else:
+            return None
+    matrix = np.column_stack(columns) if columns else np.zeros((len(data), 0))
+    return matrix, labels
 
 
 def _lme4_order(blocks: list[RandomBlock]) -> list[RandomBlock]:
@@ -231,11 +299,43 @@ def response_vector(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
             raise TypeError(f"the response {parsed.response!r} must be numeric, but it is "
                             f"{column.dtype}; convert it (for a two-level factor, to 0/1)")
         return column.to_numpy(dtype=float)
+    simple = _arithmetic(parsed.response, data)
+    if simple is not None:
+        return simple
     values = patsy.dmatrix(f"I({parsed.response}) - 1", data, eval_env=eval_environment(),
                            NA_action="raise")
     if values.shape[1] != 1:
         raise TypeError(f"the response {parsed.response!r} must be one numeric column")
     return np.asarray(values, dtype=float)[:, 0]
+
+
+_ARITHMETIC = re.compile(r"[A-Za-z0-9_.\s+\-*/()]+")
+
+
+def _arithmetic(expr: str, data: pd.DataFrame) -> np.ndarray | None:
+    """``size - incidence``, ``log(o)``, ``y / 1000``: arithmetic on numeric columns
+    and the formula functions, evaluated directly; ``None`` for anything else."""
+    if not _ARITHMETIC.fullmatch(expr):
+        return None
+    namespace = {}
+    for name in set(_IDENTIFIER.findall(expr)):
+        if re.fullmatch(r"[\d.]+", name):
+            continue
+        if "." in name:
+            return None
+        if name in _FUNCTIONS:
+            namespace[name] = _FUNCTIONS[name]
+        elif name in data.columns and pd.api.types.is_numeric_dtype(data[name]) \
+                and not pd.api.types.is_bool_dtype(data[name]):
+            namespace[name] = data[name].to_numpy(dtype=float)
+        else:
+            return None
+    try:
+        value = eval(expr, {"__builtins__": {}}, namespace)  # noqa: S307 - vetted above
+    except (SyntaxError, TypeError, NameError, ZeroDivisionError):
+        return None
+    value = np.broadcast_to(np.asarray(value, dtype=float), (len(data),))
+    return np.array(value)
 
 
 def formula_offset(offsets: tuple[str, ...], data: pd.DataFrame) -> np.ndarray:
@@ -255,11 +355,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
     rows = complete_rows(parsed, data, {"weights": weights, "offset": offset})
     kept = data.index.get_indexer(rows.index)
     y = response_vector(parsed, rows)
-    fixed = patsy.dmatrix(parsed.fixed, rows, eval_env=eval_environment(), NA_action="raise",
-                          return_type="dataframe")
-    ordered = _in_r_order(fixed, parsed.fixed)
-    X, names, dropped = drop_aliased_columns(
-        ordered.to_numpy(dtype=float), [r_column_name(c) for c in ordered.columns])
+    X, names, dropped = drop_aliased_columns(*model_matrix(parsed.fixed, rows))
     total_offset = np.zeros(len(rows))
     if offset is not None:
         total_offset += np.asarray(offset, dtype=float)[kept]
@@ -269,5 +365,5 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
         raise ValueError("weights must be finite and positive; drop the rows whose weight "
                          "is zero instead")
     blocks = _lme4_order([_block(term, rows) for term in parsed.random])
-    return Design(y, X, names, blocks, total_offset, w, rows.index,
-                  fixed.design_info, dropped, parsed.offsets)
+    return Design(y, X, names, blocks, total_offset, w, rows.index, rows, parsed.fixed,
+                  dropped, parsed.offsets)

@@ -32,8 +32,9 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
     """
     deviance = make_deviance(formula, data, reml=reml, weights=weights, offset=offset)
     layout = deviance.layout
-    record = minimize_deviance(deviance, layout.start(), layout.lower_bounds())
-    check_optimum(deviance, record, layout.lower_bounds())
+    record = minimize_deviance(deviance.value_and_gradient, layout.start(),
+                               layout.lower_bounds())
+    check_optimum(deviance.value_and_gradient, record, layout.lower_bounds())
     return _result(formula, data, deviance, record, weights, offset)
 
 

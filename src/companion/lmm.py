@@ -10,14 +10,26 @@ blocked Cholesky factor
 and the deviance is profiled over ``beta`` and ``sigma``. The cross-products are formed
 once; each evaluation costs one ``q x q`` and one ``p x p`` factorization. Nothing is ever
 inverted: every step is a triangular solve.
+
+The gradient is exact. With ``V = W^-1 + Z Lambda Lambda' Z'``, ``P`` the REML projection
+``V^-1 - V^-1 X (X'V^-1 X)^-1 X'V^-1`` and ``v = Z'P y = Z'W (y - X beta - Z b)``, the
+derivative along ``theta_k`` (``E_k = dLambda/dtheta_k``) is
+
+    2 tr(Lambda' Z'PZ E_k) - 2 (n - p) v'E_k Lambda'v / pwrss   (REML)
+
+and the same with ``V^-1`` for ``P`` and ``n`` for ``n - p`` for ML; ``Z'PZ`` comes from
+the factors already computed, as ``Z'WZ - K'K - S S'`` with ``K = L^-1 Lambda'Z'WZ`` and
+``S = (Z'WX - K'RZX) RX^-1``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.linalg as la
+from scipy.linalg import lapack
 
 from companion.design import Design
 
@@ -54,23 +66,46 @@ class ThetaLayout:
             at += count
         return out
 
+    @staticmethod
+    def template_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of a p x p template's elements, in theta's order."""
+        return _positions(p)
+
+    def lambda_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row, column and theta index of every non-zero element of ``Lambda``."""
+        rows, cols, index = [], [], []
+        at, first = 0, 0
+        for p, levels in zip(self.sizes, self.levels):
+            r, c = _positions(p)
+            starts = at + p * np.arange(levels)[:, None]
+            rows.append((starts + r).ravel())
+            cols.append((starts + c).ravel())
+            index.append(np.tile(first + np.arange(len(r)), levels))
+            at, first = at + p * levels, first + len(r)
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(index)
+
     def lambda_matrix(self, theta: np.ndarray) -> np.ndarray:
         """``Lambda``: block diagonal, the term's template repeated for each level."""
         return la.block_diag(*[np.kron(np.eye(levels), template) for levels, template
                                in zip(self.levels, self.templates(theta))])
 
 
+@lru_cache(maxsize=None)
+def _positions(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each template element, in theta's (column-major) order."""
+    rows, cols = np.tril_indices(p)
+    order = np.lexsort((rows, cols))
+    return rows[order], cols[order]
+
+
 def _vech(matrix: np.ndarray) -> np.ndarray:
-    rows, cols = np.tril_indices(matrix.shape[0])
-    order = np.lexsort((rows, cols))  # column-major lower triangle
-    return matrix[rows[order], cols[order]]
+    rows, cols = _positions(matrix.shape[0])
+    return matrix[rows, cols]
 
 
 def _unvech(values: np.ndarray, p: int) -> np.ndarray:
-    rows, cols = np.tril_indices(p)
-    order = np.lexsort((rows, cols))
     out = np.zeros((p, p))
-    out[rows[order], cols[order]] = values
+    out[_positions(p)] = values
     return out
 
 
@@ -120,19 +155,34 @@ class ProfiledDeviance:
 
     def _finish(self, theta, factor, RZX_cross, RZX_cu, cu_cu, cu_solve, ldL2) -> Solution:
         """The fixed-effect part of the solve, shared by both implementations."""
-        RX = la.cholesky(self.XtWX - RZX_cross, lower=False)
-        cb = la.solve_triangular(RX, self.XtWy - RZX_cu, trans="T")
-        beta = la.solve_triangular(RX, cb)
+        LX, info = lapack.dpotrf(self.XtWX - RZX_cross, lower=1)  # RX', lower triangular
+        if info:
+            raise np.linalg.LinAlgError("the fixed-effects cross-product is not positive "
+                                        "definite")
+        cb = lapack.dtrtrs(LX, self.XtWy - RZX_cu, lower=1)[0]
+        beta = lapack.dtrtrs(LX, cb, lower=1, trans=1)[0]
         u, b = cu_solve(beta)
         pwrss = max(self.ytWy - cu_cu - cb @ cb, 0.0)
-        return Solution(np.asarray(theta, dtype=float), beta, u, b, RX, pwrss, ldL2,
-                        2 * np.log(np.diag(RX)).sum(), factor)
+        return Solution(np.asarray(theta, dtype=float), beta, u, b, LX.T, pwrss, ldL2,
+                        2 * np.log(np.diag(LX)).sum(), factor)
+
+    def _dof(self, reml: bool | None = None) -> int:
+        return self.n - self.p if (self.reml if reml is None else reml) else self.n
+
+    def value_and_gradient(self, theta) -> tuple[float, np.ndarray]:
+        """The criterion and its exact gradient in theta (for the optimizer)."""
+        self.evaluations += 1
+        try:
+            solution = self.solve(theta)
+        except np.linalg.LinAlgError:
+            return np.inf, np.zeros(len(theta))
+        return self.objective(solution), self.gradient(solution)
 
     def objective(self, solution: Solution, reml: bool | None = None) -> float:
         """-2 log-likelihood (ML) or the REML criterion, as lme4 reports them; ``reml``
         overrides the criterion the deviance was made for."""
         reml = self.reml if reml is None else reml
-        dof = self.n - self.p if reml else self.n
+        dof = self._dof(reml)
         value = solution.ldL2 - self.ldW + dof * (1 + _LOG_2PI + np.log(solution.pwrss / dof))
         return value + solution.ldRX2 if reml else value
 
@@ -140,7 +190,7 @@ class ProfiledDeviance:
         self.evaluations += 1
         try:
             return self.objective(self.solve(theta))
-        except (la.LinAlgError, np.linalg.LinAlgError):
+        except np.linalg.LinAlgError:
             return np.inf
 
     def linear_predictor(self, solution: Solution) -> np.ndarray:
@@ -164,20 +214,36 @@ class _DenseDeviance(ProfiledDeviance):
         WZ = self.Z * w[:, None]
         self.ZtWZ, self.ZtWX = self.Z.T @ WZ, self.Z.T @ (design.X * w[:, None])
         self.ZtWy = WZ.T @ (design.y - design.offset)
+        self.lambda_index = self.layout.lambda_index()
 
     def solve(self, theta: np.ndarray) -> Solution:
         Lam = self.layout.lambda_matrix(np.asarray(theta, dtype=float))
         LtZtWZL = Lam.T @ self.ZtWZ @ Lam
-        L = la.cholesky(LtZtWZL + np.eye(len(LtZtWZL)), lower=True)
-        RZX = la.solve_triangular(L, Lam.T @ self.ZtWX, lower=True)
-        cu = la.solve_triangular(L, Lam.T @ self.ZtWy, lower=True)
+        L, info = lapack.dpotrf(LtZtWZL + np.eye(len(LtZtWZL)), lower=1)
+        if info:
+            raise np.linalg.LinAlgError("Lambda'Z'WZ Lambda + I is not positive definite")
+        RZX = lapack.dtrtrs(L, Lam.T @ self.ZtWX, lower=1)[0]
+        cu = lapack.dtrtrs(L, Lam.T @ self.ZtWy, lower=1)[0]
 
         def spherical(beta):
-            u = la.solve_triangular(L, cu - RZX @ beta, trans="T", lower=True)
+            u = lapack.dtrtrs(L, cu - RZX @ beta, lower=1, trans=1)[0]
             return u, Lam @ u
 
-        return self._finish(theta, (L, Lam), RZX.T @ RZX, RZX.T @ cu, cu @ cu, spherical,
-                            2 * np.log(np.diag(L)).sum())
+        return self._finish(theta, (L, Lam, RZX), RZX.T @ RZX, RZX.T @ cu, cu @ cu,
+                            spherical, 2 * np.log(np.diag(L)).sum())
+
+    def gradient(self, solution: Solution) -> np.ndarray:
+        L, Lam, RZX = solution.factor
+        K = lapack.dtrtrs(L, Lam.T @ self.ZtWZ, lower=1)[0]
+        ZtPZ = self.ZtWZ - K.T @ K
+        if self.reml:
+            S = lapack.dtrtrs(solution.RX, (self.ZtWX - K.T @ RZX).T, trans=1)[0]
+            ZtPZ -= S.T @ S
+        v = self.ZtWy - self.ZtWX @ solution.beta - self.ZtWZ @ solution.b
+        N, w = Lam.T @ ZtPZ, Lam.T @ v
+        rows, cols, k = self.lambda_index
+        terms = 2 * N[cols, rows] - 2 * self._dof() * v[rows] * w[cols] / solution.pwrss
+        return np.bincount(k, weights=terms, minlength=self.layout.n_theta)
 
     def random_part(self, b: np.ndarray) -> np.ndarray:
         return self.Z @ b
@@ -185,7 +251,7 @@ class _DenseDeviance(ProfiledDeviance):
     def conditional_covariances(self, solution: Solution) -> list[np.ndarray]:
         """Per term, levels x p x p blocks of ``Lambda (L L')^-1 Lambda'`` (times sigma^2
         they are lme4's ``condVar``)."""
-        L, Lam = solution.factor
+        L, Lam, _ = solution.factor
         cond = Lam @ la.cho_solve((L, True), Lam.T)
         out, at = [], 0
         for block in self.design.blocks:
@@ -214,62 +280,46 @@ class _OneTermDeviance(ProfiledDeviance):
         self.ZtWX = np.stack([np.stack([per_level(w * raw[:, i] * design.X[:, j])
                                         for j in range(self.p)], -1) for i in range(p)], -2)
         self.ZtWy = np.stack([per_level(w * raw[:, i] * y) for i in range(p)], -1)
+        self.cross = np.concatenate([self.ZtWX, self.ZtWy[..., None], self.ZtWZ], axis=-1)
+        self.ZtWZ_total = self.ZtWZ.sum(axis=0)
+        self.positions = self.layout.template_positions(p)
 
     def solve(self, theta: np.ndarray) -> Solution:
         T = self.layout.templates(np.asarray(theta, dtype=float))[0]
-        A = T.T @ self.ZtWZ @ T + np.eye(len(T))
-        L = batched_cholesky(A)
-        RZX = forward_solve(L, T.T @ self.ZtWX)
-        cu = forward_solve(L, (self.ZtWy @ T)[..., None])[..., 0]
-        flat = RZX.reshape(-1, RZX.shape[-1])
+        L = np.linalg.cholesky(T.T @ self.ZtWZ @ T + np.eye(len(T)))  # one per level
+        # One solve for RZX = L^-1 T'Z'WX, cu = L^-1 T'Z'Wy and K = L^-1 T'Z'WZ (gradient).
+        solved = np.linalg.solve(L, T.T @ self.cross)
+        px = self.p
+        RZX, cu, K = solved[..., :px], solved[..., px], solved[..., px + 1:]
+        flat = RZX.reshape(-1, px)
 
         def spherical(beta):
-            u = backward_solve(L, (cu - RZX @ beta)[..., None])[..., 0]
+            u = np.linalg.solve(np.swapaxes(L, 1, 2), (cu - RZX @ beta)[..., None])[..., 0]
             return u.ravel(), (u @ T.T).ravel()
 
-        return self._finish(theta, (L, T), flat.T @ flat, flat.T @ cu.ravel(),
+        return self._finish(theta, (L, T, RZX, K), flat.T @ flat, flat.T @ cu.ravel(),
                             float(np.sum(cu * cu)), spherical,
                             2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+
+    def gradient(self, solution: Solution) -> np.ndarray:
+        _, T, RZX, K = solution.factor
+        m, p = self.ZtWy.shape
+        ZtPZ = self.ZtWZ_total - np.einsum("mki,mkj->ij", K, K)  # summed over levels
+        if self.reml:
+            H = self.ZtWX - np.swapaxes(K, 1, 2) @ RZX
+            S = lapack.dtrtrs(solution.RX, H.reshape(m * p, self.p).T, trans=1)[0] \
+                .reshape(-1, m, p)
+            ZtPZ -= np.einsum("kmi,kmj->ij", S, S)
+        b = solution.b.reshape(m, p)
+        v = self.ZtWy - self.ZtWX @ solution.beta - (self.ZtWZ @ b[..., None])[..., 0]
+        G = 2 * (T.T @ ZtPZ).T - 2 * self._dof() * (v.T @ v) @ T / solution.pwrss
+        return G[self.positions]
 
     def random_part(self, b: np.ndarray) -> np.ndarray:
         block = self.block
         return np.einsum("ij,ij->i", block.raw, b.reshape(block.n_levels, -1)[block.codes])
 
     def conditional_covariances(self, solution: Solution) -> list[np.ndarray]:
-        L, T = solution.factor
-        half = forward_solve(L, np.broadcast_to(T.T, L.shape))  # L^-1 T', level by level
+        L, T = solution.factor[:2]
+        half = np.linalg.solve(L, np.broadcast_to(T.T, L.shape))  # L^-1 T', level by level
         return [np.swapaxes(half, -1, -2) @ half]
-
-
-# Many tiny (p x p, p small) factorizations at once: loops over p, vectorized over levels.
-
-def batched_cholesky(A: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a stack of positive-definite matrices (m x p x p)."""
-    p = A.shape[-1]
-    L = np.zeros_like(A)
-    for j in range(p):
-        pivot = A[:, j, j] - np.sum(L[:, j, :j] ** 2, axis=-1)
-        if np.any(pivot <= 0):
-            raise np.linalg.LinAlgError("matrix is not positive definite")
-        L[:, j, j] = np.sqrt(pivot)
-        for i in range(j + 1, p):
-            L[:, i, j] = (A[:, i, j] - np.sum(L[:, i, :j] * L[:, j, :j], axis=-1)) / L[:, j, j]
-    return L
-
-
-def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve ``L X = B`` for each level (L lower triangular, B m x p x r)."""
-    X = np.empty(np.broadcast_shapes(L.shape[:-1], B.shape[:-1]) + B.shape[-1:])
-    for i in range(L.shape[-1]):
-        X[:, i] = (B[:, i] - np.einsum("mk,mkr->mr", L[:, i, :i], X[:, :i])) / L[:, i, i, None]
-    return X
-
-
-def backward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Solve ``L' X = B`` for each level (L lower triangular, B m x p x r)."""
-    p = L.shape[-1]
-    X = np.empty(B.shape)
-    for i in reversed(range(p)):
-        X[:, i] = (B[:, i] - np.einsum("mk,mkr->mr", L[:, i + 1:, i], X[:, i + 1:])) \
-            / L[:, i, i, None]
-    return X
