@@ -2,12 +2,18 @@
 
 from companion import plots
 from companion.compare import chapter_table, compare_printed, fit_quantities, reference
-from companion.inla import InlaResult, inla
 from companion.datasets import list_datasets, load_dataset, volcano_matrix
+from companion.families import family
+from companion.glm import glm
+from companion.glmer import bglmer, glmer
+from companion.glmm_reml import glmer_reml
+from companion.inla import InlaResult, inla
 from companion.lmer import lmer, make_deviance
+from companion.pql import glmmpql
 
 __version__ = "0.1.0"
 
-__all__ = ["InlaResult", "chapter_table", "compare_printed", "fit_quantities", "inla",
+__all__ = ["InlaResult", "bglmer", "chapter_table", "compare_printed", "family",
+           "fit_quantities", "glm", "glmer", "glmer_reml", "glmmpql", "inla",
            "list_datasets", "lmer", "load_dataset", "make_deviance", "plots", "reference",
            "volcano_matrix", "__version__"]

@@ -38,8 +38,15 @@ def minimize_deviance(objective, start: np.ndarray, lower: np.ndarray,
     scale = max(1.0, abs(objective(start)[0]))
     if not np.isfinite(scale):
         raise ValueError("the criterion is not finite at the starting values")
+    options = {"ftol": 1e-15, "gtol": rtol * scale, "maxiter": 1000}
     found = minimize(counted, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                     options={"ftol": 1e-15, "gtol": rtol * scale, "maxiter": 1000})
+                     options=options)
+    for _ in range(3):  # leave a boundary that is a saddle, not a minimum
+        inside = _better_inside(counted, found.x, found.fun, lower)
+        if inside is None:
+            break
+        found = minimize(counted, inside, jac=True, method="L-BFGS-B", bounds=bounds,
+                         options=options)
     x = np.maximum(found.x, lower)
     value, gradient = objective(x)
     # At the last digits the line search can stall ("ABNORMAL"): that is convergence
@@ -49,6 +56,20 @@ def minimize_deviance(objective, start: np.ndarray, lower: np.ndarray,
     converged = bool(found.success or stalled) and np.isfinite(value)
     return OptimizationRecord("L-BFGS-B", np.asarray(start, float), x, evaluations,
                               converged, np.asarray(gradient, float), str(found.message))
+
+
+def _better_inside(objective, x, value, lower):
+    """A standard deviation's gradient vanishes at zero (the deviance depends on its
+    square), so a quasi-Newton step that lands on the bound stops there even when the
+    bound is a maximum along that direction. Probe inwards; return a better point."""
+    at_bound = np.flatnonzero(np.isfinite(lower) & (x - lower <= 1e-10))
+    for i in at_bound:
+        for step in (1e-3, 1e-2, 1e-1, 0.5):
+            trial = x.copy()
+            trial[i] = lower[i] + step
+            if objective(trial)[0] < value - 1e-10 * (1 + abs(value)):
+                return trial
+    return None
 
 
 def with_numerical_gradient(fun, lower: np.ndarray, step: float = 1e-6):
@@ -109,3 +130,19 @@ def _hessian(objective, x: np.ndarray, gradient: np.ndarray, step: float = 1e-5)
         up[i] += h[i]
         hessian[:, i] = (objective(up)[1] - gradient) / h[i]
     return (hessian + hessian.T) / 2
+
+
+def value_hessian(fun, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """The Hessian of a plain function by central second differences (error ~ step^2)."""
+    n = len(x)
+    steps = step * np.maximum(1.0, np.abs(x))
+    eye = np.diag(steps)
+    center = fun(x)
+    out = np.zeros((n, n))
+    for i in range(n):
+        out[i, i] = (fun(x + eye[i]) - 2 * center + fun(x - eye[i])) / steps[i] ** 2
+        for j in range(i):
+            out[i, j] = out[j, i] = (fun(x + eye[i] + eye[j]) - fun(x + eye[i] - eye[j])
+                                     - fun(x - eye[i] + eye[j]) + fun(x - eye[i] - eye[j])
+                                     ) / (4 * steps[i] * steps[j])
+    return out

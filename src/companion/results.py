@@ -53,6 +53,11 @@ class MixedModelResult:
     devfun: Callable[[np.ndarray], float] | None = field(default=None, repr=False)
     predictor: Any = field(default=None, repr=False)  # builds predictions for new data
     refit_ml: Callable[[], "MixedModelResult"] | None = field(default=None, repr=False)
+    family: str | None = None  # GLMMs: "binomial  ( logit )"
+    prior_deviance: float | None = None  # penalized (blme) fits
+    iterations: int | None = None  # outer iterations (PQL)
+    vcov_conditional: pd.DataFrame | None = None  # REML-Laplace: given theta (mgcv's Vp)
+    vcomp: pd.DataFrame | None = None  # REML-Laplace: gam.vcomp's SDs and intervals
 
     # --- derived quantities -------------------------------------------------------------
     @property

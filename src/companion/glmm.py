@@ -1,0 +1,433 @@
+"""The Laplace (and adaptive Gauss-Hermite) deviance of a GLMM, in lme4's formulation.
+
+For parameters ``phi = (theta, beta)`` the conditional modes ``u`` of the spherical random
+effects minimize ``h(u) = sum of deviance residuals + u'u`` (penalized iteratively
+reweighted least squares, PIRLS, run to convergence, not stopped early as lme4 does), and
+
+    D(theta, beta) = h(u) + log |L|^2,     L L' = Lambda' Z'WZ Lambda + I,
+
+with ``W`` the IRLS (Fisher) weights at the modes. ``-D/2`` plus the saturated model's
+log-likelihood is the Laplace approximation to the log-likelihood. With one scalar random
+term, ``nagq > 1`` replaces each group's Laplace factor by adaptive Gauss-Hermite
+quadrature around the mode.
+
+With one random term the modes decouple by level, everything is done level by level, and
+the gradient in ``phi`` is exact (the derivative of ``log|L|`` through the modes comes from
+the implicit function theorem). With several terms the matrices are dense and the gradient
+is by central differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.polynomial.hermite_e import hermegauss
+from scipy.linalg import lapack
+
+from companion.design import Design
+from companion.families import Family, start_mu
+from companion.lmm import ThetaLayout
+from companion.optimize import with_numerical_gradient
+
+
+class PirlsError(RuntimeError):
+    """The conditional modes could not be found."""
+
+
+class LaplaceDeviance:
+    """``D(phi)`` for ``phi = (theta, beta)``; ``LaplaceDeviance(design, family)`` picks the
+    per-level implementation for one random term and the dense one otherwise."""
+
+    def __new__(cls, design: Design, fam: Family, nagq: int = 1):
+        if cls is LaplaceDeviance:
+            if len(design.blocks) > 1:
+                cls = _DenseLaplace
+            else:
+                cls = _ScalarLaplace if design.blocks[0].n_columns == 1 else _OneTermLaplace
+        return super().__new__(cls)
+
+    def __init__(self, design: Design, fam: Family, nagq: int = 1):
+        self.design, self.family, self.nagq = design, fam, nagq
+        self.layout = ThetaLayout([b.n_columns for b in design.blocks],
+                                  [b.n_levels for b in design.blocks])
+        self.n_theta = self.layout.n_theta
+        self.y, self.w, self.X = design.y, design.weights, design.X
+        self.offset = design.offset
+        self._logit = fam.name == "binomial" and fam.link.name == "logit"
+        # With a canonical link the scoring steps are Newton steps, which converge
+        # quadratically: a step of 1e-7 leaves u good to ~1e-14. Otherwise convergence is
+        # linear and the steps must get much smaller.
+        self._pirls_tol = 1e-7 if fam.is_canonical else 1e-12
+        self.evaluations = 0
+        if nagq > 1:
+            nodes, weights = hermegauss(nagq)
+            self.nodes, self.log_node_weights = nodes, np.log(weights / np.sqrt(2 * np.pi))
+
+    # -- parameters --------------------------------------------------------------------
+    def start(self) -> np.ndarray:
+        """lme4's start: identity templates, and beta from the GLM without random effects."""
+        return np.concatenate([self.layout.start(), glm_fit(self.X, self.y, self.w,
+                                                             self.offset, self.family)])
+
+    def lower_bounds(self) -> np.ndarray:
+        return np.concatenate([self.layout.lower_bounds(), np.full(self.X.shape[1], -np.inf)])
+
+    def split(self, phi):
+        phi = np.asarray(phi, dtype=float)
+        return phi[:self.n_theta], phi[self.n_theta:]
+
+    # -- per-observation family quantities ----------------------------------------------
+    def _moments(self, eta):
+        fam = self.family
+        mu = fam.link.linkinv(eta)
+        if self._logit:  # dmu/deta = V(mu) = mu (1 - mu)
+            var = mu * (1 - mu)
+            return mu, var, var
+        return mu, fam.link.mu_eta(eta), fam.variance(mu)
+
+    def __call__(self, phi) -> float:
+        self.evaluations += 1
+        try:
+            return self.deviance(self.solve(phi))
+        except (np.linalg.LinAlgError, PirlsError, FloatingPointError):
+            return np.inf
+
+    @property
+    def exact_gradient(self) -> bool:
+        """Whether :meth:`value_and_gradient` is exact (one random term, Laplace)."""
+        return self.nagq == 1 and hasattr(self, "gradient")
+
+    def value_and_gradient(self, phi):
+        if not self.exact_gradient:
+            return with_numerical_gradient(self, self.lower_bounds())(phi)
+        self.evaluations += 1
+        state = self.solve(phi)
+        return self.deviance(state), self.gradient(state)
+
+    def saturated_loglik(self) -> float:
+        """log-likelihood of the saturated model, the constant between ``-D/2`` and lme4's
+        ``logLik``."""
+        return self.family.loglik(self.y, self.y, self.w) if self.family.name != "binomial" \
+            else self.family.loglik(self.y, np.clip(self.y, 1e-300, 1 - 1e-16), self.w)
+
+
+class _OneTermLaplace(LaplaceDeviance):
+    """One random term: the modes, the Laplace factors and the gradient level by level."""
+
+    def __init__(self, design: Design, fam: Family, nagq: int = 1):
+        super().__init__(design, fam, nagq)
+        block = design.blocks[0]
+        if nagq > 1 and block.n_columns != 1:
+            raise ValueError(f"adaptive Gauss-Hermite quadrature (nagq = {nagq}) needs a "
+                             "single scalar random effect, such as (1 | g); this model has "
+                             f"({block.term.expr} | {block.group}); use nagq = 1 (Laplace)")
+        self.codes, self.raw = block.codes, block.raw
+        self.m, self.p = block.n_levels, block.n_columns
+        self.positions = self.layout.template_positions(self.p)
+        self._u = np.zeros((self.m, self.p))  # warm start for the modes
+
+    def _random_part(self, b):  # z_i' b_g(i) for every row, b levels x p
+        if self.p == 1:
+            return self.raw[:, 0] * b[self.codes, 0]
+        return np.einsum("ij,ij->i", self.raw, b[self.codes])
+
+    def _per_level(self, values):
+        return np.bincount(self.codes, weights=values, minlength=self.m)
+
+    def _vector_sums(self, values):  # sum over each level of values_i z_i -> m x p
+        if self.p == 1:
+            return self._per_level(values * self.raw[:, 0])[:, None]
+        return np.stack([self._per_level(values * self.raw[:, k]) for k in range(self.p)], -1)
+
+    def _matrix_sums(self, values):  # sum over each level of values_i z_i z_i' -> m x p x p
+        if self.p == 1:
+            return self._per_level(values * self.raw[:, 0] ** 2)[:, None, None]
+        p, out = self.p, np.empty((self.m, self.p, self.p))
+        for i in range(p):
+            for j in range(i, p):
+                out[:, i, j] = out[:, j, i] = self._per_level(values * self.raw[:, i]
+                                                              * self.raw[:, j])
+        return out
+
+    def _solve(self, M, v):
+        if self.p == 1:
+            return v / M[:, :, 0]
+        return np.linalg.solve(M, v[..., None])[..., 0]
+
+    def _solve_matrix(self, M, B):
+        if self.p == 1:
+            return B / M
+        return np.linalg.solve(M, np.broadcast_to(B, M.shape[:1] + B.shape[-2:]))
+
+    def solve(self, phi) -> dict:
+        """The conditional modes by per-level Fisher scoring with step halving."""
+        theta, beta = self.split(phi)
+        T = self.layout.templates(theta)[0]
+        fixed = self.offset + self.X @ beta
+        y, w, fam = self.y, self.w, self.family
+        u = self._u.copy()
+        eye = np.eye(self.p)
+
+        def evaluate(u):
+            eta = fixed + self._random_part(u @ T.T)
+            mu, d_mu, var = self._moments(eta)
+            dev = fam.dev_resid(y, mu, w)
+            h = self._per_level(dev) + (u * u).sum(axis=1)
+            return eta, mu, d_mu, var, dev, h
+
+        eta, mu, d_mu, var, dev, h = evaluate(u)
+        for _ in range(200):
+            W = w * d_mu**2 / var
+            score = self._vector_sums(-w * (y - mu) * d_mu / var) @ T + u  # half gradient
+            M = T.T @ self._matrix_sums(W) @ T + eye
+            step = self._solve(M, score)
+            for _ in range(30):  # halve the step in the levels where h went up
+                trial = evaluate(u - step)
+                worse = trial[5] > h + 1e-12 * (1 + np.abs(h))
+                if not worse.any():
+                    break
+                step = np.where(worse[:, None], step / 2, step)
+            else:
+                raise PirlsError("PIRLS step halving failed to reduce the deviance")
+            u = u - step
+            eta, mu, d_mu, var, dev, h = trial
+            if np.abs(step).max() < self._pirls_tol * (1 + np.abs(u).max()):
+                break
+        else:
+            raise PirlsError("PIRLS did not converge in 200 iterations")
+        if not np.all(np.isfinite(h)):
+            raise PirlsError("non-finite deviance at the conditional modes")
+        self._u = u
+        W = w * d_mu**2 / var
+        M = T.T @ self._matrix_sums(W) @ T + eye
+        return {"theta": theta, "beta": beta, "T": T, "u": u, "eta": eta, "mu": mu,
+                "d_mu": d_mu, "var": var, "dev": dev, "W": W, "M": M, "h": h}
+
+    def _logdets(self, M):
+        if self.p == 1:
+            return np.log(M[:, 0, 0])
+        return 2 * np.log(np.diagonal(np.linalg.cholesky(M), axis1=1, axis2=2)).sum(axis=1)
+
+    def deviance(self, s) -> float:
+        laplace = s["h"] + self._logdets(s["M"])
+        if self.nagq == 1:
+            return float(np.sum(laplace))
+        return float(np.sum(laplace) - 2 * np.sum(self._quadrature_correction(s)))
+
+    def _quadrature_correction(self, s):
+        """log of the quadrature sum around the mode, per group (scalar effects)."""
+        T, u0 = s["T"][0, 0], s["u"][:, 0]
+        scale = 1 / np.sqrt(s["M"][:, 0, 0])
+        fixed = s["eta"] - self.raw[:, 0] * T * u0[self.codes]
+        terms = []
+        for z, log_weight in zip(self.nodes, self.log_node_weights):
+            u = u0 + scale * z
+            mu = self.family.link.linkinv(fixed + self.raw[:, 0] * T * u[self.codes])
+            h = self._per_level(self.family.dev_resid(self.y, mu, self.w)) + u * u
+            terms.append(log_weight - (h - s["h"] - z * z) / 2)
+        terms = np.array(terms)
+        top = terms.max(axis=0)
+        return top + np.log(np.exp(terms - top).sum(axis=0))
+
+    def gradient(self, s) -> np.ndarray:
+        """Exact dD/dphi: the partial derivatives at the modes, plus log|L|'s dependence
+        on the modes through the implicit function theorem."""
+        fam, y, w = self.family, self.y, self.w
+        T, u, M, W = s["T"], s["u"], s["M"], s["W"]
+        mu, d_mu, var = s["mu"], s["d_mu"], s["var"]
+        d2_mu = fam.link.mu_eta2(s["eta"])
+        dvar = fam.variance_deriv(mu)
+        g1 = -2 * w * (y - mu) * d_mu / var  # d dev / d eta
+        g2 = 2 * W - 2 * w * (y - mu) * (d2_mu * var - d_mu**2 * dvar) / var**2
+        dW = w * (2 * d_mu * d2_mu * var - d_mu**3 * dvar) / var**2
+        ZT = self.raw @ T  # row i: z_i' T
+        TMT = T @ self._solve_matrix(M, T.T)  # T M^-1 T' per level
+        q = np.einsum("ij,ijk,ik->i", self.raw, TMT[self.codes], self.raw)
+        c = dW * q
+        rho = self._vector_sums(c) @ T  # d log|L| / d u_g
+        H = T.T @ self._matrix_sums(g2) @ T + 2 * np.eye(self.p)
+        s_g = self._solve(H, rho)
+        a = np.einsum("ij,ij->i", ZT, s_g[self.codes])
+        e = g1 + c - g2 * a
+        grad_beta = self.X.T @ e
+        A = self._matrix_sums(W)
+        N = self._solve_matrix(M, T.T @ A)
+        G = self._vector_sums(g1)
+        rows, cols = self.positions
+        uc = u[self.codes]
+        grad_theta = np.array([
+            np.sum(e * self.raw[:, r] * uc[:, c_]) + 2 * N[:, c_, r].sum()
+            - np.sum(s_g[:, c_] * G[:, r]) for r, c_ in zip(rows, cols)])
+        return np.concatenate([grad_theta, grad_beta])
+
+    def conditional_covariances(self, s) -> list[np.ndarray]:
+        """Per level ``T M^-1 T'`` (lme4's condVar for a GLMM, scale 1)."""
+        T = s["T"]
+        return [T @ self._solve_matrix(s["M"], T.T)]
+
+    def random_effects(self, s) -> np.ndarray:
+        return (s["u"] @ s["T"].T).ravel()
+
+
+class _ScalarLaplace(_OneTermLaplace):
+    """One scalar random term, such as ``(1 | g)``: the same computation as
+    :class:`_OneTermLaplace` written with vectors instead of 1 x 1 blocks, because the
+    fitters spend their time here."""
+
+    def solve(self, phi) -> dict:
+        theta, beta = self.split(phi)
+        t = float(theta[0])
+        fixed = self.offset + self.X @ beta
+        y, w, fam, z, codes = self.y, self.w, self.family, self.raw[:, 0], self.codes
+        zt, z2t2 = z * t, (z * t) ** 2
+        per_level = self._per_level
+        u = self._u[:, 0].copy()
+
+        def evaluate(u):
+            eta = fixed + zt * u[codes]
+            mu, d_mu, var = self._moments(eta)
+            dev = fam.dev_resid(y, mu, w)
+            return eta, mu, d_mu, var, dev, per_level(dev) + u * u
+
+        eta, mu, d_mu, var, dev, h = evaluate(u)
+        for _ in range(200):
+            ratio = w * d_mu / var
+            score = per_level(zt * ratio * (mu - y)) + u  # half the gradient of h
+            M = 1 + per_level(z2t2 * ratio * d_mu)
+            step = score / M
+            for _ in range(30):
+                trial = evaluate(u - step)
+                worse = trial[5] > h + 1e-12 * (1 + np.abs(h))
+                if not worse.any():
+                    break
+                step = np.where(worse, step / 2, step)
+            else:
+                raise PirlsError("PIRLS step halving failed to reduce the deviance")
+            u = u - step
+            eta, mu, d_mu, var, dev, h = trial
+            if np.abs(step).max() < self._pirls_tol * (1 + np.abs(u).max()):
+                break
+        else:
+            raise PirlsError("PIRLS did not converge in 200 iterations")
+        if not np.isfinite(h).all():
+            raise PirlsError("non-finite deviance at the conditional modes")
+        self._u = u[:, None]
+        W = w * d_mu**2 / var
+        M = 1 + per_level(z2t2 * W)
+        return {"theta": theta, "beta": beta, "T": np.array([[t]]), "u": u[:, None],
+                "eta": eta, "mu": mu, "d_mu": d_mu, "var": var, "dev": dev, "W": W,
+                "M": M[:, None, None], "h": h}
+
+    def gradient(self, s) -> np.ndarray:
+        fam, y, w, z, codes = self.family, self.y, self.w, self.raw[:, 0], self.codes
+        t, u, M, W = s["T"][0, 0], s["u"][:, 0], s["M"][:, 0, 0], s["W"]
+        mu, d_mu, var = s["mu"], s["d_mu"], s["var"]
+        if self._logit:  # canonical: the exact and Fisher weights agree
+            g2 = 2 * W
+            dW = w * var * (1 - 2 * mu)
+        else:
+            d2_mu = fam.link.mu_eta2(s["eta"])
+            dvar = fam.variance_deriv(mu)
+            g2 = 2 * W - 2 * w * (y - mu) * (d2_mu * var - d_mu**2 * dvar) / var**2
+            dW = w * (2 * d_mu * d2_mu * var - d_mu**3 * dvar) / var**2
+        g1 = -2 * w * (y - mu) * d_mu / var
+        per_level = self._per_level
+        zt = z * t
+        c = dW * zt**2 / M[codes]
+        s_g = t * per_level(z * c) / (t * t * per_level(g2 * z * z) + 2)
+        e = g1 + c - g2 * zt * s_g[codes]
+        grad_t = (e * z * u[codes]).sum() + 2 * (t * per_level(W * z * z) / M).sum() \
+            - (s_g * per_level(z * g1)).sum()
+        return np.concatenate([[grad_t], self.X.T @ e])
+
+
+class _DenseLaplace(LaplaceDeviance):
+    """Several random terms: PIRLS on the whole vector of modes with dense matrices."""
+
+    def __init__(self, design: Design, fam: Family, nagq: int = 1):
+        if nagq > 1:
+            raise ValueError(f"adaptive Gauss-Hermite quadrature (nagq = {nagq}) needs a "
+                             "single scalar random effect; this model has "
+                             f"{len(design.blocks)} random terms; use nagq = 1 (Laplace)")
+        super().__init__(design, fam, nagq)
+        self.Z = design.Z
+        self._u = np.zeros(self.Z.shape[1])
+
+    def solve(self, phi) -> dict:
+        theta, beta = self.split(phi)
+        Lam = self.layout.lambda_matrix(theta)
+        ZL = self.Z @ Lam
+        fixed = self.offset + self.X @ beta
+        y, w, fam = self.y, self.w, self.family
+        u = self._u.copy()
+        eye = np.eye(len(u))
+
+        def evaluate(u):
+            eta = fixed + ZL @ u
+            mu, d_mu, var = self._moments(eta)
+            dev = fam.dev_resid(y, mu, w)
+            return eta, mu, d_mu, var, dev, float(dev.sum() + u @ u)
+
+        eta, mu, d_mu, var, dev, h = evaluate(u)
+        for _ in range(200):
+            W = w * d_mu**2 / var
+            M = ZL.T @ (ZL * W[:, None]) + eye
+            L, info = lapack.dpotrf(M, lower=1)
+            if info:
+                raise np.linalg.LinAlgError("PIRLS system is not positive definite")
+            score = ZL.T @ (-w * (y - mu) * d_mu / var) + u
+            step = lapack.dpotrs(L, score, lower=1)[0]
+            for _ in range(30):
+                trial = evaluate(u - step)
+                if trial[5] <= h + 1e-12 * (1 + abs(h)):
+                    break
+                step = step / 2
+            else:
+                raise PirlsError("PIRLS step halving failed to reduce the deviance")
+            u = u - step
+            eta, mu, d_mu, var, dev, h = trial
+            if np.abs(step).max() < self._pirls_tol * (1 + np.abs(u).max()):
+                break
+        else:
+            raise PirlsError("PIRLS did not converge in 200 iterations")
+        self._u = u
+        W = w * d_mu**2 / var
+        M = ZL.T @ (ZL * W[:, None]) + eye
+        L, info = lapack.dpotrf(M, lower=1)
+        return {"theta": theta, "beta": beta, "Lambda": Lam, "u": u, "eta": eta, "mu": mu,
+                "dev": dev, "W": W, "L": L, "h": h}
+
+    def deviance(self, s) -> float:
+        return float(s["h"] + 2 * np.log(np.diag(s["L"])).sum())
+
+    def conditional_covariances(self, s) -> list[np.ndarray]:
+        Lam, L = s["Lambda"], s["L"]
+        cond = Lam @ lapack.dpotrs(L, Lam.T, lower=1)[0]
+        out, at = [], 0
+        for block in self.design.blocks:
+            p = block.n_columns
+            out.append(np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
+                                 for k in range(block.n_levels)]))
+            at += block.size
+        return out
+
+    def random_effects(self, s) -> np.ndarray:
+        return s["Lambda"] @ s["u"]
+
+
+def glm_fit(X, y, w, offset, fam: Family, tol: float = 1e-10) -> np.ndarray:
+    """Fixed effects of the GLM without random effects, by IRLS from R's ``mustart``."""
+    mu = start_mu(fam, y, w)
+    eta = fam.link.linkfun(mu)
+    beta = np.zeros(X.shape[1])
+    for _ in range(100):
+        d_mu = fam.link.mu_eta(eta)
+        var = fam.variance(fam.link.linkinv(eta))
+        weights = w * d_mu**2 / var
+        working = eta - offset + (y - fam.link.linkinv(eta)) / d_mu
+        WX = X * weights[:, None]
+        new = np.linalg.solve(X.T @ WX, WX.T @ working)
+        eta = offset + X @ new
+        if np.max(np.abs(new - beta)) < tol * (1 + np.max(np.abs(new))):
+            return new
+        beta = new
+    return beta

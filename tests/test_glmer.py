@@ -1,0 +1,244 @@
+"""The GLMM fitters against R (reference JSONs from R 4.2.2: lme4 1.1-31, MASS, glmmTMB,
+mgcv, blme).
+
+Tolerances. lme4's defaults stop early, so Laplace and quadrature fits are compared with
+R's tight optimum (bobyqa rhoend 1e-10, tolPwrss 1e-10) at 1e-5 relative; glmmPQL,
+glmmTMB and mgcv converge tightly by default and are compared with their fits at 1e-6.
+Two looser tolerances, with their reasons:
+
+* the observation-level model ``(1 | herd) + (1 | id)`` at 2e-4: R's tight optimum is
+  itself short of the optimum (our log-likelihood is higher by 9e-8 relative, and the
+  estimates differ along a flat direction);
+* the sim_data Laplace standard errors of x1 and x2 at 1e-3: ours differ from lme4's by
+  3.6e-4 although three ways of forming the Hessian (forward and central differences of
+  the exact gradient, second differences of the deviance) agree to 1e-8 with each other,
+  and the estimates agree with glmmTMB's to 3e-7.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import companion
+from companion.families import family
+from reference import load
+
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+EPIL = "y ~ lbase * trt + lage + V4 + (1 | subject)"
+
+
+def values(entry) -> np.ndarray:
+    return np.array(list(entry.values()), dtype=float)
+
+
+@pytest.fixture(scope="module")
+def cbpp():
+    return companion.load_dataset("cbpp")
+
+
+@pytest.fixture(scope="module")
+def epil():
+    return companion.load_dataset("epil")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return companion.load_dataset("sim_data")
+
+
+def check_tight(fit, name, rtol, se_rtol=None):
+    tight = load(name)["tight_optimum"]
+    np.testing.assert_allclose(fit.fixef, values(tight["fixef"]), rtol=rtol)
+    np.testing.assert_allclose(fit.se, values(tight["fixef_se"]), rtol=se_rtol or rtol)
+    np.testing.assert_allclose(fit.theta, values(tight["theta"]), rtol=rtol)
+    np.testing.assert_allclose(fit.loglik, tight["logLik"], rtol=rtol)
+
+
+def test_cbpp_laplace(cbpp):
+    fit = companion.glmer(CBPP, cbpp)
+    check_tight(fit, "cbpp_glmer_laplace", 1e-5)
+    assert fit.deviance == pytest.approx(load("cbpp_glmer_laplace")["tight_optimum"]
+                                         ["objective"], rel=1e-6)
+    assert fit.aic == pytest.approx(-2 * fit.loglik + 10)
+
+
+def test_cbpp_adaptive_quadrature(cbpp):
+    check_tight(companion.glmer(CBPP, cbpp, nagq=11), "cbpp_glmer_agq11", 1e-5)
+
+
+def test_cbpp_observation_level_random_effect(cbpp):
+    data = cbpp.assign(id=pd.Categorical([str(i) for i in range(1, 57)],
+                                         categories=[str(i) for i in range(1, 57)]))
+    fit = companion.glmer(CBPP + " + (1 | id)", data)
+    assert list(fit.theta.index) == ["id.(Intercept)", "herd.(Intercept)"]  # lme4's order
+    check_tight(fit, "cbpp_glmer_olre", 2e-4)
+
+
+def test_cbpp_bglmer_default_prior(cbpp):
+    fit = companion.bglmer(CBPP, cbpp)
+    check_tight(fit, "cbpp_bglmer_default", 1e-5)
+    assert fit.prior_deviance == pytest.approx(-3 * np.log(fit.theta.iloc[0]))
+    assert "wishart(df = 3.5" in str(fit)
+
+
+@pytest.mark.parametrize("data_name, formula, ref", [
+    ("cbpp", CBPP, "cbpp_glmmPQL_binomial"), ("epil", EPIL, "epil_glmmPQL_poisson")])
+def test_glmmpql(request, data_name, formula, ref):
+    r = load(ref)
+    fam = "binomial" if data_name == "cbpp" else "poisson"
+    fit = companion.glmmpql(formula, request.getfixturevalue(data_name), family=fam)
+    assert fit.iterations == r["pql_iterations"]
+    np.testing.assert_allclose(fit.fixef, values(r["fixef"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.se, values(r["fixef_se"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.sigma, r["sigma"], rtol=1e-6)
+    group = next(iter(r["varcorr"]))
+    np.testing.assert_allclose(fit.varcorr.sdcor.iloc[0],
+                               r["varcorr"][group]["sd"]["(Intercept)"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("data_name, formula, ref", [
+    ("cbpp", CBPP, "cbpp_glmmTMB_reml"), ("epil", EPIL, "epil_glmmTMB_reml")])
+def test_restricted_laplace_is_glmmtmb_reml(request, data_name, formula, ref):
+    r = load(ref)
+    fam = "binomial" if data_name == "cbpp" else "poisson"
+    fit = companion.glmer_reml(formula, request.getfixturevalue(data_name), family=fam)
+    np.testing.assert_allclose(fit.fixef, values(r["fixef"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.se, values(r["fixef_se"]), rtol=1e-6)
+    group = next(iter(r["varcorr"]))
+    np.testing.assert_allclose(fit.varcorr.vcov.iloc[0],
+                               r["varcorr"][group]["variances"]["(Intercept)"], rtol=1e-6)
+    np.testing.assert_allclose(fit.loglik, r["logLik"], rtol=1e-8)
+
+
+def test_restricted_laplace_is_mgcv_reml(cbpp):
+    r = load("cbpp_gam_re_reml")
+    fit = companion.glmer_reml(CBPP, cbpp)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov_conditional)),
+                               values(r["parametric"]["se"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.reml_criterion / 2, r["neg_REML"], rtol=1e-8)
+    vcomp = r["gam_vcomp"]
+    np.testing.assert_allclose(fit.vcomp.iloc[0],
+                               [vcomp["std_dev"][0], vcomp["lower"][0], vcomp["upper"][0]],
+                               rtol=1e-6)
+
+
+def test_epil_glm_and_glmer(epil):
+    r = load("epil_glm_poisson")
+    base = companion.glm("y ~ lbase * trt + lage + V4", epil, family="poisson")
+    np.testing.assert_allclose(base.fixef, values(r["coef"]), rtol=1e-8)
+    np.testing.assert_allclose(base.se, values(r["se"]), rtol=1e-5)  # R stops IRLS at 1e-8
+    np.testing.assert_allclose(base.loglik, r["logLik"], rtol=1e-10)
+    check_tight(companion.glmer(EPIL, epil, family="poisson"), "epil_glmer_laplace", 1e-5)
+
+
+def test_sim_data_offset_laplace_and_quadrature(sim):
+    offset = np.log(sim.o.to_numpy())
+    fit = companion.glmer("y ~ x1 + x2 + (1 | g)", sim, family="poisson", offset=offset)
+    check_tight(fit, "simdata_glmer_laplace", 2e-5, se_rtol=1e-3)
+    in_formula = companion.glmer("y ~ x1 + x2 + offset(log(o)) + (1 | g)", sim,
+                                 family="poisson")
+    np.testing.assert_allclose(in_formula.fixef, fit.fixef, rtol=1e-7)
+    check_tight(companion.glmer("y ~ x1 + x2 + (1 | g)", sim, family="poisson",
+                                offset=offset, nagq=11), "simdata_glmer_agq11", 2e-5)
+
+
+def _central(fun, x, h=1e-6):
+    return np.array([(fun(x + h * e) - fun(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+
+
+@pytest.mark.parametrize("fam", [family("binomial"), family("binomial", "probit"),
+                                 family("binomial", "cloglog")])
+def test_laplace_gradient_is_exact_scalar(cbpp, fam):
+    from companion.glmer import glmm_design
+    from companion.glmm import LaplaceDeviance
+
+    design, _, _ = glmm_design(CBPP, cbpp, fam)
+    deviance = LaplaceDeviance(design, fam)
+    phi = deviance.start()
+    phi[0] = 0.7
+    value, gradient = deviance.value_and_gradient(phi)
+    np.testing.assert_allclose(gradient, _central(deviance, phi), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fam", [family("poisson"), family("negative_binomial", theta=3)])
+def test_laplace_gradient_is_exact_vector(fam):
+    from companion.glmer import glmm_design
+    from companion.glmm import LaplaceDeviance
+
+    sleep = companion.load_dataset("sleepstudy")
+    data = sleep.assign(count=np.random.default_rng(1).poisson(np.exp(1 + 0.1 * sleep.Days)))
+    design, _, _ = glmm_design("count ~ Days + (Days | Subject)", data, fam)
+    deviance = LaplaceDeviance(design, fam)
+    phi = np.array([0.3, 0.05, 0.1, 1.0, 0.1])
+    value, gradient = deviance.value_and_gradient(phi)
+    np.testing.assert_allclose(gradient, _central(deviance, phi), rtol=1e-5, atol=1e-5)
+
+
+def test_boundary_saddle_is_left():
+    """A standard deviation's gradient is zero at 0; the optimizer must not stop there
+    when the deviance falls inwards."""
+    from companion.optimize import minimize_deviance
+
+    def objective(x):
+        t = x[0]
+        return (t * t - 1) ** 2, np.array([4 * t * (t * t - 1)])
+
+    record = minimize_deviance(objective, np.array([0.0]), np.array([0.0]))
+    assert record.final[0] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.assign(incidence=d.incidence + 0.5), "whole numbers"),
+    (lambda d: d.assign(incidence=d["size"] + 1), "more successes than trials"),
+])
+def test_bad_binomial_counts_are_refused(cbpp, change, message):
+    with pytest.raises(ValueError, match=message):
+        companion.glmer(CBPP, change(cbpp))
+
+
+def test_bad_poisson_counts_are_refused(epil):
+    with pytest.raises(ValueError, match="non-negative"):
+        companion.glmer(EPIL, epil.assign(y=-epil.y), family="poisson")
+    with pytest.raises(ValueError, match="whole numbers"):
+        companion.glmer(EPIL, epil.assign(y=epil.y + 0.5), family="poisson")
+
+
+def test_quadrature_needs_one_scalar_effect():
+    sleep = companion.load_dataset("sleepstudy")
+    data = sleep.assign(count=np.rint(sleep.Reaction / 10))
+    with pytest.raises(ValueError, match="single scalar random effect"):
+        companion.glmer("count ~ Days + (Days | Subject)", data, family="poisson", nagq=5)
+
+
+def test_unknown_family_and_link_are_named():
+    with pytest.raises(ValueError, match="unknown family"):
+        family("gaussian-ish")
+    with pytest.raises(ValueError, match="takes the links"):
+        family("poisson", "logit")
+
+
+def test_singular_glmm_warns(cbpp):
+    from companion.optimize import SingularFitWarning
+
+    flat = cbpp.assign(incidence=np.round(cbpp["size"] * 0.25))  # no herd variation
+    with pytest.warns(SingularFitWarning):
+        companion.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", flat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        companion.glmer(CBPP, cbpp)
+
+
+def test_gamma_is_refused_by_glmer_and_fitted_by_pql():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(12), 20)
+    x = rng.normal(size=groups.size)
+    mean = np.exp(1 + 0.3 * x + rng.normal(0, 0.4, 12)[groups])
+    data = pd.DataFrame({"y": rng.gamma(5, mean / 5), "x": x,
+                         "g": pd.Categorical(groups)})
+    with pytest.raises(NotImplementedError, match="glmmpql"):
+        companion.glmer("y ~ x + (1 | g)", data, family="Gamma", link="log")
+    fit = companion.glmmpql("y ~ x + (1 | g)", data, family="Gamma", link="log")
+    assert fit.fixef["x"] == pytest.approx(0.3, abs=0.05)
+    assert fit.sigma == pytest.approx(np.sqrt(1 / 5), rel=0.15)  # Gamma shape 5
