@@ -25,7 +25,7 @@ from scipy.linalg import lapack
 
 from companion.design import Design
 from companion.families import Family, start_mu
-from companion.lmm import ThetaLayout
+from companion.lmm import ThetaLayout, level_blocks
 from companion.optimize import with_numerical_gradient
 
 
@@ -401,14 +401,7 @@ class _DenseLaplace(LaplaceDeviance):
 
     def conditional_covariances(self, s) -> list[np.ndarray]:
         Lam, L = s["Lambda"], s["L"]
-        cond = Lam @ lapack.dpotrs(L, Lam.T, lower=1)[0]
-        out, at = [], 0
-        for block in self.design.blocks:
-            p = block.n_columns
-            out.append(np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
-                                 for k in range(block.n_levels)]))
-            at += block.size
-        return out
+        return level_blocks(Lam @ lapack.dpotrs(L, Lam.T, lower=1)[0], self.design.blocks)
 
     def random_effects(self, s) -> np.ndarray:
         return s["Lambda"] @ s["u"]

@@ -252,14 +252,18 @@ class _DenseDeviance(ProfiledDeviance):
         """Per term, levels x p x p blocks of ``Lambda (L L')^-1 Lambda'`` (times sigma^2
         they are lme4's ``condVar``)."""
         L, Lam, _ = solution.factor
-        cond = Lam @ la.cho_solve((L, True), Lam.T)
-        out, at = [], 0
-        for block in self.design.blocks:
-            p = block.n_columns
-            out.append(np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
-                                 for k in range(block.n_levels)]))
-            at += block.size
-        return out
+        return level_blocks(Lam @ la.cho_solve((L, True), Lam.T), self.design.blocks)
+
+
+def level_blocks(cond: np.ndarray, blocks) -> list[np.ndarray]:
+    """The diagonal p x p blocks of a q x q matrix laid out like Z: per term, levels x p x p."""
+    out, at = [], 0
+    for block in blocks:
+        p = block.n_columns
+        out.append(np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
+                             for k in range(block.n_levels)]))
+        at += block.size
+    return out
 
 
 class _OneTermDeviance(ProfiledDeviance):
