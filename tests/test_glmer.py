@@ -83,11 +83,12 @@ def test_cbpp_bglmer_default_prior(cbpp):
     assert "wishart(df = 3.5" in str(fit)
 
 
-@pytest.mark.parametrize("data_name, formula, ref", [
-    ("cbpp", CBPP, "cbpp_glmmPQL_binomial"), ("epil", EPIL, "epil_glmmPQL_poisson")])
-def test_glmmpql(request, data_name, formula, ref):
-    r = load(ref)
-    fam = "binomial" if data_name == "cbpp" else "poisson"
+FITS_BY_DATA = [("cbpp", CBPP, "binomial"), ("epil", EPIL, "poisson")]
+
+
+@pytest.mark.parametrize("data_name, formula, fam", FITS_BY_DATA)
+def test_glmmpql(request, data_name, formula, fam):
+    r = load(f"{data_name}_glmmPQL_{fam}")
     fit = companion.glmmpql(formula, request.getfixturevalue(data_name), family=fam)
     assert fit.iterations == r["pql_iterations"]
     np.testing.assert_allclose(fit.fixef, values(r["fixef"]), rtol=1e-6)
@@ -98,11 +99,9 @@ def test_glmmpql(request, data_name, formula, ref):
                                r["varcorr"][group]["sd"]["(Intercept)"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("data_name, formula, ref", [
-    ("cbpp", CBPP, "cbpp_glmmTMB_reml"), ("epil", EPIL, "epil_glmmTMB_reml")])
-def test_restricted_laplace_is_glmmtmb_reml(request, data_name, formula, ref):
-    r = load(ref)
-    fam = "binomial" if data_name == "cbpp" else "poisson"
+@pytest.mark.parametrize("data_name, formula, fam", FITS_BY_DATA)
+def test_restricted_laplace_is_glmmtmb_reml(request, data_name, formula, fam):
+    r = load(f"{data_name}_glmmTMB_reml")
     fit = companion.glmer_reml(formula, request.getfixturevalue(data_name), family=fam)
     np.testing.assert_allclose(fit.fixef, values(r["fixef"]), rtol=1e-6)
     np.testing.assert_allclose(fit.se, values(r["fixef_se"]), rtol=1e-6)

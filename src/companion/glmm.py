@@ -33,6 +33,31 @@ class PirlsError(RuntimeError):
     """The conditional modes could not be found."""
 
 
+def newton_with_halving(evaluate, newton_step, x: np.ndarray, tol: float):
+    """Minimize by Newton-type steps, halving a step where the criterion went up.
+
+    ``evaluate(x)`` returns a tuple whose last item is the criterion: one number, or one
+    per level (then each level's step is halved on its own, the first axis of ``x``).
+    ``newton_step(x, state)`` gives the step to subtract. Returns ``x`` and its state.
+    """
+    state = evaluate(x)
+    for _ in range(200):
+        step = newton_step(x, state)
+        for _ in range(30):
+            trial = evaluate(x - step)
+            worse = np.asarray(trial[-1] > state[-1] + 1e-12 * (1 + np.abs(state[-1])))
+            if not worse.any():
+                break
+            worse = worse.reshape(worse.shape + (1,) * (step.ndim - worse.ndim))
+            step = np.where(worse, step / 2, step)
+        else:
+            raise PirlsError("step halving failed to reduce the deviance")
+        x, state = x - step, trial
+        if np.abs(step).max() < tol * (1 + np.abs(x).max()):
+            return x, state
+    raise PirlsError("the modes did not converge in 200 iterations")
+
+
 class LaplaceDeviance:
     """``D(phi)`` for ``phi = (theta, beta)``; ``LaplaceDeviance(design, family)`` picks the
     per-level implementation for one random term and the dense one otherwise."""
@@ -174,26 +199,14 @@ class _OneTermLaplace(LaplaceDeviance):
             h = self._per_level(dev) + (u * u).sum(axis=1)
             return eta, mu, d_mu, var, dev, h
 
-        eta, mu, d_mu, var, dev, h = evaluate(u)
-        for _ in range(200):
-            W = w * d_mu**2 / var
+        def newton_step(u, state):
+            _, mu, d_mu, var, _, _ = state
             score = self._vector_sums(-w * (y - mu) * d_mu / var) @ T + u  # half gradient
-            M = T.T @ self._matrix_sums(W) @ T + eye
-            step = self._solve(M, score)
-            for _ in range(30):  # halve the step in the levels where h went up
-                trial = evaluate(u - step)
-                worse = trial[5] > h + 1e-12 * (1 + np.abs(h))
-                if not worse.any():
-                    break
-                step = np.where(worse[:, None], step / 2, step)
-            else:
-                raise PirlsError("PIRLS step halving failed to reduce the deviance")
-            u = u - step
-            eta, mu, d_mu, var, dev, h = trial
-            if np.abs(step).max() < self._pirls_tol * (1 + np.abs(u).max()):
-                break
-        else:
-            raise PirlsError("PIRLS did not converge in 200 iterations")
+            M = T.T @ self._matrix_sums(w * d_mu**2 / var) @ T + eye
+            return self._solve(M, score)
+
+        u, (eta, mu, d_mu, var, dev, h) = newton_with_halving(evaluate, newton_step, u,
+                                                                self._pirls_tol)
         if not np.all(np.isfinite(h)):
             raise PirlsError("non-finite deviance at the conditional modes")
         self._u = u
@@ -288,26 +301,14 @@ class _ScalarLaplace(_OneTermLaplace):
             dev = fam.dev_resid(y, mu, w)
             return eta, mu, d_mu, var, dev, per_level(dev) + u * u
 
-        eta, mu, d_mu, var, dev, h = evaluate(u)
-        for _ in range(200):
+        def newton_step(u, state):
+            _, mu, d_mu, var, _, _ = state
             ratio = w * d_mu / var
             score = per_level(zt * ratio * (mu - y)) + u  # half the gradient of h
-            M = 1 + per_level(z2t2 * ratio * d_mu)
-            step = score / M
-            for _ in range(30):
-                trial = evaluate(u - step)
-                worse = trial[5] > h + 1e-12 * (1 + np.abs(h))
-                if not worse.any():
-                    break
-                step = np.where(worse, step / 2, step)
-            else:
-                raise PirlsError("PIRLS step halving failed to reduce the deviance")
-            u = u - step
-            eta, mu, d_mu, var, dev, h = trial
-            if np.abs(step).max() < self._pirls_tol * (1 + np.abs(u).max()):
-                break
-        else:
-            raise PirlsError("PIRLS did not converge in 200 iterations")
+            return score / (1 + per_level(z2t2 * ratio * d_mu))
+
+        u, (eta, mu, d_mu, var, dev, h) = newton_with_halving(evaluate, newton_step, u,
+                                                                self._pirls_tol)
         if not np.isfinite(h).all():
             raise PirlsError("non-finite deviance at the conditional modes")
         self._u = u[:, None]
@@ -367,28 +368,16 @@ class _DenseLaplace(LaplaceDeviance):
             dev = fam.dev_resid(y, mu, w)
             return eta, mu, d_mu, var, dev, float(dev.sum() + u @ u)
 
-        eta, mu, d_mu, var, dev, h = evaluate(u)
-        for _ in range(200):
-            W = w * d_mu**2 / var
-            M = ZL.T @ (ZL * W[:, None]) + eye
+        def newton_step(u, state):
+            _, mu, d_mu, var, _, _ = state
+            M = ZL.T @ (ZL * (w * d_mu**2 / var)[:, None]) + eye
             L, info = lapack.dpotrf(M, lower=1)
             if info:
                 raise np.linalg.LinAlgError("PIRLS system is not positive definite")
-            score = ZL.T @ (-w * (y - mu) * d_mu / var) + u
-            step = lapack.dpotrs(L, score, lower=1)[0]
-            for _ in range(30):
-                trial = evaluate(u - step)
-                if trial[5] <= h + 1e-12 * (1 + abs(h)):
-                    break
-                step = step / 2
-            else:
-                raise PirlsError("PIRLS step halving failed to reduce the deviance")
-            u = u - step
-            eta, mu, d_mu, var, dev, h = trial
-            if np.abs(step).max() < self._pirls_tol * (1 + np.abs(u).max()):
-                break
-        else:
-            raise PirlsError("PIRLS did not converge in 200 iterations")
+            return lapack.dpotrs(L, ZL.T @ (-w * (y - mu) * d_mu / var) + u, lower=1)[0]
+
+        u, (eta, mu, d_mu, var, dev, h) = newton_with_halving(evaluate, newton_step, u,
+                                                                self._pirls_tol)
         self._u = u
         W = w * d_mu**2 / var
         M = ZL.T @ (ZL * W[:, None]) + eye

@@ -20,7 +20,7 @@ from scipy import stats
 from scipy.linalg import lapack
 
 from companion.glmer import glmm_design
-from companion.glmm import PirlsError, glm_fit
+from companion.glmm import PirlsError, glm_fit, newton_with_halving
 from companion.lmer import theta_names, varcorr_table
 from companion.lmm import ThetaLayout
 from companion.optimize import (check_optimum, minimize_deviance, value_hessian,
@@ -54,29 +54,17 @@ class RestrictedLaplace:
             mu = fam.link.linkinv(eta)
             return eta, mu, float(fam.dev_resid(y, mu, w).sum() + x[:self.q] @ x[:self.q])
 
-        eta, mu, h = evaluate(x)
-        for _ in range(200):
+        def newton_step(x, state):
+            eta, mu, _ = state
             d_mu = fam.link.mu_eta(eta)
             W = w * d_mu**2 / fam.variance(mu)
-            H = A.T @ (A * W[:, None]) + np.diag(penalty)
-            L, info = lapack.dpotrf(H, lower=1)
+            L, info = lapack.dpotrf(A.T @ (A * W[:, None]) + np.diag(penalty), lower=1)
             if info:
                 raise np.linalg.LinAlgError("the joint information is not positive definite")
             score = A.T @ (-w * (y - mu) * d_mu / fam.variance(mu)) + penalty * x
-            step = lapack.dpotrs(L, score, lower=1)[0]
-            for _ in range(30):
-                trial = evaluate(x - step)
-                if trial[2] <= h + 1e-12 * (1 + abs(h)):
-                    break
-                step = step / 2
-            else:
-                raise PirlsError("Newton step halving failed to reduce the deviance")
-            x = x - step
-            eta, mu, h = trial
-            if np.abs(step).max() < 1e-10 * (1 + np.abs(x).max()):
-                break
-        else:
-            raise PirlsError("the joint modes did not converge in 200 iterations")
+            return lapack.dpotrs(L, score, lower=1)[0]
+
+        x, (eta, mu, h) = newton_with_halving(evaluate, newton_step, x, 1e-10)
         self._mode = x
         d_mu = fam.link.mu_eta(eta)
         W = w * d_mu**2 / fam.variance(mu)
