@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import companion
+from companion import compare_tight
 
 
 def test_unknown_reference_lists_the_known_ones():
@@ -31,3 +32,18 @@ def test_table_has_every_printed_number_and_its_difference():
 def test_missing_quantity_shows_as_missing():
     table = companion.compare_printed("sleepstudy_lmer_reml", {})
     assert table["Python"].isna().all() and np.isnan(table["relative difference"]).all()
+
+
+def test_glmm_quantities_and_tight_comparison():
+    cbpp = companion.load_dataset("cbpp")
+    fit = companion.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    values = companion.fit_quantities(fit)
+    assert values["sd_herd"] == fit.varcorr.sdcor.iloc[0]  # a scalar term, named by group
+    assert values["deviance"] == pytest.approx(-2 * fit.loglik)
+    assert values["df_resid"] == 56 - 5
+    table = compare_tight("cbpp_glmer_laplace", fit)
+    assert list(table.columns) == ["R (default)", "R (tight)", "Python", "Python - R (tight)"]
+    assert table.index[0] == "fixef (Intercept)" and table.index[-1] == "logLik"
+    relative = (table["Python - R (tight)"] / table["R (tight)"]).abs()
+    assert relative.max() < 1e-5
+    assert (table["R (default)"] - table["R (tight)"]).abs().max() > 1e-3  # lme4 stops early

@@ -35,14 +35,21 @@ def _short(name: str) -> str:
 def fit_quantities(fit: MixedModelResult) -> dict[str, float]:
     """A fit's numbers under the names the references use for the chapter's printout."""
     values = {"AIC": fit.aic, "BIC": fit.bic, "logLik": fit.loglik, "sigma": fit.sigma,
-              "var_resid": fit.sigma**2}
+              "var_resid": fit.sigma**2, "deviance": -2 * fit.loglik,
+              "df_resid": fit.df_resid}
     if fit.reml_criterion is not None:
         values["REMLcrit"] = fit.reml_criterion
+    if fit.prior_deviance is not None:
+        values["prior_dev"] = fit.prior_deviance
     random = fit.varcorr[fit.varcorr.group != "Residual"]
     variances = random[random.var2.isna()]
+    columns_per_group = variances.group.value_counts()
     for row in variances.itertuples():
         values[f"sd_{_short(row.var1)}"] = row.sdcor
         values[f"var_{_short(row.var1)}"] = row.vcov
+        if columns_per_group[row.group] == 1:  # a scalar term is named by its group
+            values[f"sd_{row.group}"] = row.sdcor
+            values[f"var_{row.group}"] = row.vcov
     correlations = random[random.var2.notna()]
     if len(correlations) == 1:
         values["corr"] = correlations.sdcor.iloc[0]
@@ -75,6 +82,22 @@ def compare_printed(name: str, values: dict[str, float]) -> pd.DataFrame:
                      "relative difference": (ours - r_value) / abs(r_value) if r_value
                      else ours - r_value})
     return pd.DataFrame(rows).set_index("quantity")
+
+
+def compare_tight(name: str, fit: MixedModelResult) -> pd.DataFrame:
+    """lme4's default fit, R's fit refitted with tight tolerances (``tight_optimum`` in the
+    reference), ours, and ours minus the tight fit: fixed effects, SEs, theta, logLik."""
+    r = reference(name)
+    tight = r["tight_optimum"]
+    rows = [(f"fixef {k}", r["fixef"][k], tight["fixef"][k], fit.fixef[k]) for k in r["fixef"]]
+    rows += [(f"se {k}", r["fixef_se"][k], tight["fixef_se"][k], fit.se[k])
+             for k in r["fixef_se"]]
+    rows += [(f"theta {k}", r["theta"][k], tight["theta"][k], fit.theta[k])
+             for k in r["theta"]]
+    rows.append(("logLik", r["logLik"], tight["logLik"], fit.loglik))
+    table = pd.DataFrame(rows, columns=["quantity", "R (default)", "R (tight)", "Python"])
+    table["Python - R (tight)"] = table["Python"] - table["R (tight)"]
+    return table.set_index("quantity")
 
 
 def chapter_table(name: str) -> pd.DataFrame:

@@ -134,7 +134,9 @@ def glmer_reml(formula: str, data: pd.DataFrame, family="binomial", link: str | 
         resid=pd.Series(design.y - state["mu"], index=design.rows, name="resid"),
         optimization=record, reml_criterion=criterion, family=str(fam),
         vcov_conditional=pd.DataFrame(vcov_mgcv, index=names, columns=names),
-        vcomp=_vcomp(design, theta, curvature))
+        vcomp=_vcomp(design, theta, curvature),
+        gam_summary=_gam_summary(design, fam, state, joint, criterion),
+        residual_df=design.n - k)  # glmmTMB's df.resid: only theta is optimized outside
     return result
 
 
@@ -151,6 +153,30 @@ def _vcomp(design, theta, curvature) -> pd.DataFrame:
             rows.append((f"s({block.group})", sd, sd * np.exp(-half), sd * np.exp(half)))
         at += block.n_columns * (block.n_columns + 1) // 2
     return pd.DataFrame(rows, columns=["term", "std.dev", "lower", "upper"]).set_index("term")
+
+
+def _gam_summary(design, fam, state, joint, criterion) -> dict:
+    """summary.gam's statistics of the fit as a random-effect smooth: each term's effective
+    degrees of freedom (the trace of its block of ``H^-1 A'WA``, which is its number of
+    coefficients minus the trace of its block of ``H^-1``, the penalty being the identity
+    in the scaled parameterization), the deviance explained against the intercept-only
+    GLM, the adjusted R-squared with prior weights, and -REML."""
+    y, w = design.y, design.weights
+    edf, at = {}, 0
+    for block in design.blocks:
+        inverse = np.diag(joint)[at:at + block.size]
+        edf[f"s({block.group})"] = float(block.size - inverse.sum())
+        at += block.size
+    null_fit = glm_fit(np.ones((design.n, 1)), y, w, design.offset, fam)
+    null_mu = fam.link.linkinv(design.offset + null_fit[0])
+    deviance = fam.dev_resid(y, state["mu"], w).sum()
+    null_deviance = fam.dev_resid(y, null_mu, w).sum()
+    mean_y = np.sum(w * y) / np.sum(w)
+    residual_df = design.n - design.X.shape[1] - sum(edf.values())
+    r_sq = 1 - (np.var(np.sqrt(w) * (y - state["mu"]), ddof=1) * (design.n - 1)
+                / (np.var(np.sqrt(w) * (y - mean_y), ddof=1) * residual_df))
+    return {"edf": edf, "dev_expl": float(1 - deviance / null_deviance),
+            "r_sq_adj": float(r_sq), "neg_REML": float(criterion / 2)}
 
 
 def _ranef(design, state) -> dict:

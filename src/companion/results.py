@@ -58,11 +58,17 @@ class MixedModelResult:
     iterations: int | None = None  # outer iterations (PQL)
     vcov_conditional: pd.DataFrame | None = None  # REML-Laplace: given theta (mgcv's Vp)
     vcomp: pd.DataFrame | None = None  # REML-Laplace: gam.vcomp's SDs and intervals
+    gam_summary: dict | None = None  # REML-Laplace: summary.gam's edf, R-sq.(adj), ...
+    residual_df: int | None = None  # when not nobs - n_params (glmmTMB's REML)
 
     # --- derived quantities -------------------------------------------------------------
     @property
     def se(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixef.index, name="se")
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.n_params if self.residual_df is None else self.residual_df
 
     @property
     def aic(self) -> float:
@@ -122,7 +128,7 @@ class MixedModelResult:
         else:
             sections.append(("", pd.DataFrame(
                 {"AIC": [self.aic], "BIC": [self.bic], "logLik": [self.loglik],
-                 "deviance": [-2 * self.loglik], "df.resid": [self.nobs - self.n_params]},
+                 "deviance": [-2 * self.loglik], "df.resid": [self.df_resid]},
                 index=[""]).round(1)))
         if self.scaled_resid is not None:
             q = np.quantile(self.scaled_resid, [0, 0.25, 0.5, 0.75, 1])
