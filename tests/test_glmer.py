@@ -109,6 +109,8 @@ def test_restricted_laplace_is_glmmtmb_reml(request, data_name, formula, fam):
     np.testing.assert_allclose(fit.varcorr.vcov.iloc[0],
                                r["varcorr"][group]["variances"]["(Intercept)"], rtol=1e-6)
     np.testing.assert_allclose(fit.loglik, r["logLik"], rtol=1e-8)
+    assert fit.df_resid == r["df_residual"]  # glmmTMB counts only theta under REML
+    assert fit.aic == pytest.approx(r["AIC"], rel=1e-8)
 
 
 def test_restricted_laplace_is_mgcv_reml(cbpp):
@@ -117,6 +119,11 @@ def test_restricted_laplace_is_mgcv_reml(cbpp):
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov_conditional)),
                                values(r["parametric"]["se"]), rtol=1e-6)
     np.testing.assert_allclose(fit.reml_criterion / 2, r["neg_REML"], rtol=1e-8)
+    gam = fit.gam_summary
+    assert gam["edf"]["s(herd)"] == pytest.approx(r["smooth_table"]["edf"][0], rel=1e-6)
+    assert gam["dev_expl"] == pytest.approx(r["dev_explained"], rel=1e-7)
+    assert gam["r_sq_adj"] == pytest.approx(r["r_sq_adj"], rel=1e-7)
+    assert gam["neg_REML"] == pytest.approx(r["neg_REML"], rel=1e-8)
     vcomp = r["gam_vcomp"]
     np.testing.assert_allclose(fit.vcomp.iloc[0],
                                [vcomp["std_dev"][0], vcomp["lower"][0], vcomp["upper"][0]],
@@ -241,3 +248,22 @@ def test_gamma_is_refused_by_glmer_and_fitted_by_pql():
     fit = companion.glmmpql("y ~ x + (1 | g)", data, family="Gamma", link="log")
     assert fit.fixef["x"] == pytest.approx(0.3, abs=0.05)
     assert fit.sigma == pytest.approx(np.sqrt(1 / 5), rel=0.15)  # Gamma shape 5
+
+
+def test_separation_warns_and_names_the_effect(cbpp):
+    from companion.separation import SeparationWarning, separating_direction
+
+    none_in_period4 = cbpp.assign(incidence=cbpp.incidence.where(cbpp.period != "4", 0))
+    with pytest.warns(SeparationWarning, match="period4"):
+        companion.glmer(CBPP, none_in_period4)
+    from companion.glmer import glmm_design
+
+    design, _, _ = glmm_design(CBPP, cbpp, "binomial")
+    assert separating_direction(design.X, design.y, design.weights, True) is None
+    x = np.linspace(-1, 1, 20)
+    X = np.column_stack([np.ones(20), x])  # noqa: N806
+    direction = separating_direction(X, (x > 0.05).astype(float), np.ones(20), True)
+    assert direction is not None and direction[1] > 0
+    overlap = (x > 0.05).astype(float)
+    overlap[[0, -1]] = overlap[[-1, 0]]
+    assert separating_direction(X, overlap, np.ones(20), True) is None

@@ -19,10 +19,11 @@ import pandas as pd
 from companion.design import Design, build_design, complete_rows, response_vector
 from companion.families import Family, check_response, family as make_family
 from companion.formula import FormulaError, ParsedFormula, parse_formula
-from companion.glmm import LaplaceDeviance
+from companion.glmm import LaplaceDeviance, PirlsError
 from companion.lmer import _predict_with, theta_names, varcorr_table
 from companion.optimize import check_optimum, minimize_deviance, value_hessian
 from companion.results import MixedModelResult
+from companion.separation import warn_if_separated
 
 _CBIND = re.compile(r"^cbind\((.*)\)$", re.S)
 
@@ -122,6 +123,8 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
     record = minimize_deviance(objective, deviance.start(), lower)
     H = hessian(objective, record.final, record.gradient, deviance.exact_gradient)
     _newton_polish(objective, record, lower, H)
+    warn_if_separated(design.X, design.y, design.weights, design.fixed_names,
+                      deviance.split(record.final)[1], fam.name)
     check_optimum(objective, record, lower, hessian=H)
     return _result(formula, data, deviance, H, record, prior)
 
@@ -138,7 +141,10 @@ def _newton_polish(objective, record, lower, H) -> None:
     except np.linalg.LinAlgError:
         return
     trial = np.maximum(record.final - step, lower)
-    value, gradient = objective(trial)
+    try:
+        value, gradient = objective(trial)
+    except PirlsError:  # a wild step (e.g. separated data): keep the optimizer's answer
+        return
     if np.isfinite(value) and \
             np.abs(gradient[free]).max() <= np.abs(record.gradient[free]).max():
         record.final, record.gradient = trial, np.asarray(gradient, float)
