@@ -69,12 +69,13 @@ def _random_part(design: Design, coefficients) -> pt.TensorVariable:
     return (block.raw * coefficients[block.codes]).sum(axis=1)
 
 
-def sample_nutpie(model: pm.Model, draws: int, tune: int, chains: int,
-                  seed: int) -> az.InferenceData:
+def sample_nutpie(model: pm.Model, draws: int, tune: int, chains: int, seed: int,
+                  target_accept: float = 0.8) -> az.InferenceData:
     """NUTS by nutpie; the wall time (compiling and sampling) goes into the attrs."""
     start = time.perf_counter()
     idata = pm.sample(draws=draws, tune=tune, chains=chains, model=model,
-                      nuts_sampler="nutpie", progressbar=False, random_seed=seed)
+                      nuts_sampler="nutpie", progressbar=False, random_seed=seed,
+                      target_accept=target_accept)
     idata.posterior.attrs["wall_time"] = time.perf_counter() - start
     return idata
 
@@ -151,9 +152,14 @@ def brms_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
 def brms_summary(idata: az.InferenceData) -> pd.DataFrame:
     """brms's ``summary()``: group-level SDs and correlations, fixed effects, sigma; the
     mean, sd, 2.5% and 97.5% quantiles, rank-normalised R-hat, bulk and tail ESS."""
+    return brms_table(brms_draws(idata))
+
+
+def brms_table(draws: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row of brms's summary per named draws (chain x draw)."""
     rows = {name: [x.mean(), x.std(ddof=1), *np.quantile(x, [0.025, 0.975]), az.rhat(x),
                    az.ess(x, method="bulk"), az.ess(x, method="tail")]
-            for name, x in brms_draws(idata).items()}
+            for name, x in draws.items()}
     return pd.DataFrame.from_dict(rows, orient="index", columns=BRMS_COLUMNS)
 
 
@@ -255,13 +261,19 @@ def mcmcglmm_summary(idata: az.InferenceData, group: str,
     """MCMCglmm's ``summary()``: G-structure, the fixed R-structure ``units`` (coda gives
     a constant chain an ESS of 0), location effects; mean, 95% HPD interval, ESS of the
     mean."""
-    rows = {name: [x.mean(), *az.hdi(x.ravel(), hdi_prob=0.95), az.ess(x, method="mean")]
-            for name, x in mcmcglmm_draws(idata, group).items()}
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=MCMCGLMM_COLUMNS)
+    table = mcmcglmm_table(mcmcglmm_draws(idata, group))
     units = pd.DataFrame([[residual_variance] * 3 + [0.0]], index=["units"],
                          columns=MCMCGLMM_COLUMNS)
     n_g = len(idata.posterior["effect"]) ** 2
     return pd.concat([table.iloc[:n_g], units, table.iloc[n_g:]])
+
+
+def mcmcglmm_table(draws: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row of MCMCglmm's summary per named draws (chain x draw): the mean, the 95%
+    HPD interval and the ESS of the mean."""
+    rows = {name: [x.mean(), *az.hdi(x.ravel(), hdi_prob=0.95), az.ess(x, method="mean")]
+            for name, x in draws.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=MCMCGLMM_COLUMNS)
 
 
 def mcmcglmm_fit(formula: str, data: pd.DataFrame, draws: int = 1000, tune: int = 1000,
