@@ -128,9 +128,9 @@ def _gamma_dev(y, mu, w):
     return -2 * w * (np.log(y / mu) - (y - mu) / mu)
 
 
-def _gamma_loglik(y, mu, w, dispersion=1.0):
-    shape = 1 / dispersion
-    return float(np.sum(w * stats.gamma.logpdf(y, shape, scale=mu / shape)))
+def _gamma_loglik(y, mu, w):
+    """The weights are the shapes (``w / dispersion`` in a fit with a dispersion)."""
+    return float(np.sum(stats.gamma.logpdf(y, w, scale=mu / w)))
 
 
 def _negbin(theta: float, link: Link) -> Family:

@@ -20,6 +20,7 @@ from companion.design import Design, build_design, complete_rows, response_vecto
 from companion.families import Family, check_response, family as make_family
 from companion.formula import FormulaError, ParsedFormula, parse_formula
 from companion.glmm import LaplaceDeviance, PirlsError
+from companion.glmm_dispersion import DispersionLaplace
 from companion.lmer import _predict_with, theta_names, varcorr_table
 from companion.optimize import check_optimum, minimize_deviance, value_hessian
 from companion.results import MixedModelResult
@@ -42,6 +43,10 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None 
         nagq: 1 for the Laplace approximation; more for adaptive Gauss-Hermite
             quadrature with that many nodes (a single scalar random effect only).
         theta: the negative binomial's shape.
+
+    A Gamma model also estimates its dispersion (``fit.sigma`` is its square root, the
+    coefficient of variation), and its Laplace factor uses the observed information, as
+    glmmTMB does (:mod:`companion.glmm_dispersion`).
     """
     return _fit(formula, data, family, link, nagq, offset, weights, theta, prior=False)
 
@@ -110,12 +115,9 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
     if not isinstance(nagq, (int, np.integer)) or nagq < 1:
         raise ValueError(f"nagq must be a positive integer, not {nagq!r}")
     design, fam, _ = glmm_design(formula, data, family, link, offset, weights, theta)
-    if fam.name == "Gamma":
-        raise NotImplementedError(
-            "a Gamma GLMM needs its dispersion estimated with the variance components, "
-            "which glmer() does not do yet; glmmpql(..., family='Gamma') fits it by PQL "
-            "with the dispersion estimated")
     deviance = LaplaceDeviance(design, fam, nagq)
+    if fam.name == "Gamma":
+        deviance = DispersionLaplace(deviance)
     objective = deviance.value_and_gradient
     if prior:
         objective = _with_wishart_prior(deviance)
@@ -202,12 +204,13 @@ def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
     theta, beta = deviance.split(phi)
     names = design.fixed_names
     vcov_all = 2 * np.linalg.inv(H)  # a small symmetric matrix, not a factor
-    k = deviance.n_theta
-    vcov = pd.DataFrame(vcov_all[k:, k:], index=names, columns=names)
+    k, p = deviance.n_theta, len(beta)
+    vcov = pd.DataFrame(vcov_all[k:k + p, k:k + p], index=names, columns=names)
+    sigma = np.sqrt(deviance.dispersion(phi)) if fam.name == "Gamma" else 1.0
     loglik = -laplace / 2 + deviance.saturated_loglik()
     ranef, condvar = _random_effects(deviance, state)
     mu = state["mu"]
-    pearson = (design.y - mu) * np.sqrt(design.weights / fam.variance(mu))
+    pearson = (design.y - mu) * np.sqrt(design.weights / fam.variance(mu)) / sigma
     dev_resid = np.sign(design.y - mu) * np.sqrt(np.maximum(state["dev"], 0))
     method = "Laplace" if deviance.nagq == 1 else f"AGQ({deviance.nagq})"
     approx = ("Laplace Approximation" if deviance.nagq == 1 else
@@ -224,9 +227,8 @@ def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
     result = MixedModelResult(
         title=title, formula=formula, method=method,
         fixef=pd.Series(beta, index=names, name="fixef"), vcov=vcov,
-        varcorr=varcorr_table(design, deviance.layout, theta, 1.0).iloc[:-1]
-        .reset_index(drop=True),
-        sigma=1.0, theta=pd.Series(theta, index=theta_names(design), name="theta"),
+        varcorr=_glmm_varcorr(design, deviance.layout, theta, sigma, fam),
+        sigma=sigma, theta=pd.Series(theta, index=theta_names(design), name="theta"),
         loglik=loglik, n_params=len(phi), nobs=design.n,
         ngroups={b.group: b.n_levels for b in design.blocks},
         ranef=ranef, condvar=condvar,
@@ -239,6 +241,16 @@ def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
         devfun=deviance, predictor=_predict_with(design), family=str(fam),
         prior_deviance=float(wishart_prior_deviance(deviance, theta)[0]) if prior else None)
     return result
+
+
+def _glmm_varcorr(design, layout, theta, sigma, fam) -> pd.DataFrame:
+    """The random effects' variances (theta is on the scale of the linear predictor, not
+    relative to sigma), and the residual row only for a family with a dispersion."""
+    table = varcorr_table(design, layout, theta, 1.0)
+    if fam.name != "Gamma":
+        return table.iloc[:-1].reset_index(drop=True)
+    table.loc[table.index[-1], ["vcov", "sdcor"]] = sigma**2, sigma
+    return table
 
 
 def _random_effects(deviance: LaplaceDeviance, state):
