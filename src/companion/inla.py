@@ -1,29 +1,40 @@
-"""A Gaussian linear mixed model fitted by INLA, as R-INLA does it, with its default priors.
+"""Mixed models fitted by INLA, as R-INLA does it, with its default priors.
 
 The integrated nested Laplace approximation (Rue, Martino & Chopin 2009, JRSS B 71,
-319-392) for the chapter's two ``INLA::inla`` fits: one grouping factor with an iid
-random intercept (``f(g, model = "iid")``, written ``(1 | g)``) or a correlated random
-intercept and slope (``f(g, model = "iid2d")`` plus a ``copy``, written ``(1 + x | g)``).
+319-392) for the chapter's ``INLA::inla`` fits: one grouping factor with an iid random
+intercept (``f(g, model = "iid")``, written ``(1 | g)``) or, for a Gaussian response, a
+correlated random intercept and slope (``f(g, model = "iid2d")`` plus a ``copy``, written
+``(1 + x | g)``). Binomial (logit) and Poisson (log) responses take ``(1 | g)`` only.
 
 With a Gaussian likelihood the latent field (random and fixed effects) is exactly Gaussian
 given the hyperparameters theta, so ``log p(theta | y)`` and the fixed effects' conditional
 posteriors are computed exactly, group by group, with the flat intercept integrated out.
-The integration over theta follows R-INLA's defaults (``int.strategy = "auto"``), as read
-in its GMRFLib sources (``approx-inference.c``, ``design.c``):
+Otherwise :mod:`companion.inla_laplace` gives ``log p(theta | y)`` by the Laplace
+approximation and the fixed effects' conditional Gaussians with R-INLA's variational-Bayes
+mean correction (its default in compact mode). The integration over theta follows
+R-INLA's defaults (``int.strategy = "auto"``, compact mode), as read in its GMRFLib
+sources (``approx-inference.c``, ``design.c``, ``density.c``):
 
 1. the mode of ``log p(theta | y)`` in the internal scale (log precisions,
    ``log((1 + rho) / (1 - rho))``) and the Hessian there (central differences, step
    0.005); ``theta = mode + V L^1/2 z`` with ``V L V'`` the inverse negative Hessian;
-2. a scale per axis and side, ``sqrt(2 / drop)``, from the fall ``drop`` of the log
-   posterior at ``z = +-2`` along each axis;
-3. integration points with those scales: for two hyperparameters the 45-point product
-   grid on ``{0, +-0.5, +-1.25, +-2.25}`` (corners left out) with its weights, for more a
-   central composite design on the sphere of radius ``1.1 sqrt(d)`` with Rue et al.'s
-   weights; each point weighs ``weight * p(theta | y)``;
-4. fixed effects: the mixture of their conditional Gaussians over the points;
-   hyperparameters (R-INLA's "ccd" interpolator): the asymmetric Gaussian of step 2
-   along the line of the other hyperparameters' conditional means, a split normal in
-   theta[j], carried to the user scale (precision, correlation).
+2. a scale per axis and side, ``sqrt(1 / drop)``, from the fall ``drop`` of the log
+   posterior at ``z = +-sqrt(2)`` along each axis (``step = M_SQRT2`` in
+   ``GMRFLib_ai_INLA``);
+3. integration points with those scales (``GMRFLib_design_grid``, ``_ccd``): for one
+   hyperparameter the 11 points ``{0, +-0.5, +-1, +-1.75, +-2.5, +-3.5}``, for two the
+   45-point product grid on ``{0, +-0.5, +-1.25, +-2.25}`` (corners left out), each with
+   its weight; for more a central composite design on the sphere of radius ``1.1 sqrt(d)``
+   with Rue et al.'s weights; each point weighs ``weight * p(theta | y)``;
+4. fixed effects: the mixture of their conditional Gaussians over the points (the smallest
+   weights, 0.1% in all, dropped), represented as GMRFLib does (``Density``), whose
+   construction sets the printed mode and quantiles (the mode is found on a grid of
+   0.23 sd); hyperparameters: for one, R-INLA's "gridsum" interpolator, the spline
+   through the grid's log densities as a ``Density`` (its quantiles stop at the outer
+   grid points, its mean and sd reach 10 sd further); for more, the "ccd" interpolator,
+   the asymmetric Gaussian of step 2 along the line of the other hyperparameters'
+   conditional means, a split normal in theta[j]; both carried to the user scale
+   (precision, correlation).
 
 Where two eigenvalues of the Hessian coincide (the two ``iid2d`` precisions, whose
 posterior the symmetric Wishart prior dominates) the axes within their plane are
@@ -59,6 +70,7 @@ from scipy import optimize, stats
 
 from companion.design import Design, build_design
 from companion.formula import FormulaError, parse_formula
+from companion.inla_density import Density
 
 GAMMA_PRIOR = (1.0, 5e-05)  # loggamma(shape, rate) for every precision
 WISHART_PRIOR = (4.0, 1.0, 1.0, 0.0)  # wishart2d (r, R11, R22, R12)
@@ -66,6 +78,13 @@ FIXED_PRECISION, INTERCEPT_PRECISION = 0.001, 0.0
 CCD_F0 = 1.1  # R-INLA's f0: the CCD points lie at radius f0 * sqrt(d)
 GRID_LEVELS = np.array([0.0, 0.5, 1.25, 2.25])  # the two-hyperparameter grid, per axis ...
 GRID_WEIGHTS = np.array([1.0, 0.646540918, 1.17894196, 1.93160554])  # ... and its weights
+LINE_LEVELS = np.array([0.0, 0.5, 1.0, 1.75, 2.5, 3.5])  # the one-hyperparameter grid ...
+LINE_WEIGHTS = np.array([1.0, 1.288639321, 1.431919577, 1.937929918, 1.811358205,
+                         3.187537795])  # ... and its weights
+COMBINE_POINTS = np.array([-5.0, -4.0, -3.5, -3.0, -2.5, -2.0, -1.5, -1.25, -1.0, -0.75, -0.5,
+                           -0.25, -0.125, 0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0,
+                           2.5, 3.0, 3.5, 4.0, 5.0])  # GMRFLib_density_combine
+PRUNE_KEEP = 0.999  # GMRFLib_weight_prob_one
 COLUMNS = ["mean", "sd", "0.025quant", "0.5quant", "0.975quant", "mode"]
 
 
@@ -182,7 +201,7 @@ def _small_inverse(m: np.ndarray):
     return inv, np.log(det)
 
 
-def _mode_and_covariance(model: _Model, h: float = 0.005):
+def _mode_and_covariance(model, h: float = 0.005):
     """The posterior mode of theta and the inverse negative Hessian there (central
     differences with step ``h``, R-INLA's default)."""
     d = model.dim
@@ -206,19 +225,24 @@ def _mode_and_covariance(model: _Model, h: float = 0.005):
     return mode, np.linalg.inv(-hessian)
 
 
-def _axis_scales(model: _Model, mode, axes):
+def _axis_scales(model, mode, axes):
     """R-INLA's corrected scales along each axis, on its positive and negative side:
-    ``sqrt(2 / drop)`` with ``drop`` the fall of log p(theta | y) at ``z = +-2``."""
+    ``sqrt(1 / drop)`` with ``drop`` the fall of log p(theta | y) at ``z = +-sqrt(2)``."""
     top = model.log_posterior(mode)[0]
-    drops = top - model.log_posterior(mode + np.concatenate([2 * axes.T, -2 * axes.T]))
-    scales = np.where(drops > 0, np.sqrt(2 / np.maximum(drops, 1e-300)), 1.0)
+    step = np.sqrt(2)
+    drops = top - model.log_posterior(mode + np.concatenate([step * axes.T, -step * axes.T]))
+    scales = np.where(drops > 0, step / np.sqrt(2 * np.maximum(drops, 1e-300)), 1.0)
     return scales[:model.dim], scales[model.dim:]
 
 
 def _design(dim: int):
     """Integration points (standardized, before scaling) and their log weights: R-INLA's
-    grid for two hyperparameters, its central composite design for three or four (the
-    corners a full factorial, as in R-INLA's design up to four)."""
+    grids for one or two hyperparameters, its central composite design for three or four
+    (the corners a full factorial, as in R-INLA's design up to four)."""
+    if dim == 1:
+        levels = np.concatenate([-LINE_LEVELS[:0:-1], LINE_LEVELS])
+        weights = np.concatenate([LINE_WEIGHTS[:0:-1], LINE_WEIGHTS])
+        return levels[:, None], np.log(weights)
     if dim == 2:
         levels = np.concatenate([-GRID_LEVELS[:0:-1], GRID_LEVELS])
         weights = np.concatenate([GRID_WEIGHTS[:0:-1], GRID_WEIGHTS])
@@ -268,40 +292,61 @@ def _hyper_summary(m: float, down: float, up: float, is_rho: bool) -> list[float
 
 
 def _fixed_summary(weights, means, variances) -> list[float]:
-    """Summaries of a mixture of Gaussians (the marginal of one fixed effect)."""
-    sds = np.sqrt(variances)
+    """Summaries of R-INLA's marginal of one fixed effect: the mixture of its conditional
+    Gaussians over the integration points (the smallest weights, 0.1% in all, left out),
+    represented as in ``GMRFLib_density_combine``: its log density at 27 points within
+    +-5 sd of the mixture's mean, as a :class:`companion.inla_density.Density`."""
+    order = np.argsort(weights)[::-1]
+    kept = order[:np.searchsorted(np.cumsum(weights[order]), PRUNE_KEEP) + 1]
+    weights, means = weights[kept] / weights[kept].sum(), means[kept]
+    sds = np.sqrt(variances[kept])
     mean = weights @ means
-    sd = np.sqrt(weights @ (variances + means**2) - mean**2)
-    cdf = lambda x, q: weights @ stats.norm.cdf(x, means, sds) - q  # noqa: E731
-    quantiles = [optimize.brentq(cdf, mean - 12 * sd, mean + 12 * sd, args=(q,), xtol=1e-12)
-                 for q in (0.025, 0.5, 0.975)]
-    density = lambda x: -(weights @ stats.norm.pdf(x, means, sds))  # noqa: E731
-    mode = optimize.minimize_scalar(density, bounds=(mean - sd, mean + sd), method="bounded",
-                                    options={"xatol": 1e-10 * sd}).x
-    return [mean, sd, *quantiles, mode]
+    sd = np.sqrt(weights @ (sds**2 + means**2) - mean**2)
+    density = weights @ stats.norm.pdf(mean + sd * COMBINE_POINTS, means[:, None], sds[:, None])
+    return Density(COMBINE_POINTS, np.log(density), mean, sd).user_summary()
 
 
-def inla(formula: str, data: pd.DataFrame, family: str = "gaussian") -> InlaResult:
+def inla(formula: str, data: pd.DataFrame, family: str = "gaussian", ntrials=None,
+         offset=None) -> InlaResult:
     """Fit ``y ~ fixed + (1 | g)`` or ``y ~ fixed + (1 + x | g)`` as R-INLA does with its
     default priors and integration: ``f(g, model = "iid")``, or ``f(g, model = "iid2d")``
     with the second column a ``copy`` of the second component.
 
     Args:
-        formula: an lme4 formula with exactly one random term of one or two columns.
+        formula: an lme4 formula with exactly one random term of one or two columns (one,
+            ``(1 | g)``, for a binomial or Poisson likelihood).
         data: a DataFrame (factors as pandas Categoricals).
-        family: only ``"gaussian"``.
+        family: ``"gaussian"``, ``"binomial"`` (logit link; the response counts the
+            successes) or ``"poisson"`` (log link).
+        ntrials: the binomial trials (R-INLA's ``Ntrials``): a column name or an array;
+            binomial only, where it is required.
+        offset: added to the linear predictor (a column name or an array), besides any
+            ``offset(...)`` in the formula.
     """
     started = time.perf_counter()
-    if family != "gaussian":
+    if family not in ("gaussian", "binomial", "poisson"):
         raise ValueError(f"family {family!r} is not supported: only 'gaussian' (a linear "
-                         "mixed model) is")
-    design = build_design(parse_formula(formula), data)
-    if len(design.blocks) != 1 or design.blocks[0].n_columns > 2:
+                         "mixed model), 'binomial' and 'poisson' are")
+    if family == "binomial" and ntrials is None:
+        raise ValueError("family 'binomial' needs ntrials, the number of trials of each "
+                         "row (a column name or an array), as R-INLA's Ntrials")
+    if family != "binomial" and ntrials is not None:
+        raise ValueError(f"ntrials is for family 'binomial' only, not {family!r}")
+    design = build_design(parse_formula(formula), data, offset=_column(data, offset))
+    if len(design.blocks) != 1 or design.blocks[0].n_columns > (2 if family == "gaussian"
+                                                                else 1):
         terms = ", ".join(f"({b.term.expr} | {b.group})" for b in design.blocks) or "none"
         raise FormulaError("inla() supports exactly one random term with one or two "
                            "columns, as (1 | g) (model 'iid') or (1 + x | g) (model "
-                           f"'iid2d'); the formula has these random terms: {terms}")
-    model = _Model(design)
+                           "'iid2d'; with a gaussian family only); the formula has these "
+                           f"random terms: {terms}")
+    if family == "gaussian":
+        model = _Model(design)
+    else:
+        from companion.inla_laplace import LaplaceModel  # here: it imports this module
+        trials = _column(data, ntrials)
+        model = LaplaceModel(design, family, None if trials is None
+                             else trials[data.index.get_indexer(design.rows)])
     mode, cov = _mode_and_covariance(model)
     eigenvalues, eigenvectors = np.linalg.eigh(cov)
     axes = eigenvectors * np.sqrt(eigenvalues)  # theta = mode + axes @ z
@@ -312,8 +357,15 @@ def inla(formula: str, data: pd.DataFrame, family: str = "gaussian") -> InlaResu
     weights = np.exp(logpost + log_w - (logpost + log_w).max())
     weights /= weights.sum()
     fixed = [_fixed_summary(weights, beta[:, k], var[:, k]) for k in range(beta.shape[1])]
-    hyper = [_hyper_summary(mode[j], *_split_scales(j, cov, axes, pos, neg), is_rho=j == 3)
-             for j in range(model.dim)]
+    if model.dim == 1:  # R-INLA's "gridsum" interpolator: the grid's own log densities
+        sd = np.sqrt(cov[0, 0])
+        order = np.argsort(theta[:, 0])
+        standardized = (theta[order, 0] - mode[0]) / sd
+        hyper = [Density(standardized, logpost[order] - logpost.max(), mode[0],
+                          sd).exp_summary()]
+    else:
+        hyper = [_hyper_summary(mode[j], *_split_scales(j, cov, axes, pos, neg),
+                                is_rho=j == 3) for j in range(model.dim)]
     internal = [name.replace("Precision", "Log precision")
                 .replace("Rho1:2", "log((1 + rho) / (1 - rho))") for name in model.names()]
     return InlaResult(
@@ -322,3 +374,18 @@ def inla(formula: str, data: pd.DataFrame, family: str = "gaussian") -> InlaResu
         hyperpar=pd.DataFrame(hyper, index=model.names(), columns=COLUMNS),
         mode=pd.Series(mode, index=internal, name="mode"),
         n_points=len(points), seconds=time.perf_counter() - started)
+
+
+def _column(data: pd.DataFrame, values) -> np.ndarray | None:
+    """A column of ``data`` given by its name, or an array aligned with its rows."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        if values not in data.columns:
+            raise ValueError(f"{values!r} is not a column of the data")
+        values = data[values]
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(data),):
+        raise ValueError(f"expected one value per row of the data ({len(data)}), got an "
+                         f"array of shape {values.shape}")
+    return values
