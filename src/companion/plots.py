@@ -151,3 +151,29 @@ def profile_curve(values, deviance, ax=None, xlabel="", ylabel="REML criterion")
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
     return ax
+
+
+def estimates_by_method(table: pd.DataFrame, ncols: int = 3):
+    """One panel per quantity: each method's estimate as a point with its 95% interval.
+    ``table`` has columns ``method``, ``quantity``, ``estimate``, ``low`` and ``high``
+    (``low``/``high`` may be NaN where a method gives no interval)."""
+    quantities = list(dict.fromkeys(table["quantity"]))
+    methods = list(dict.fromkeys(table["method"]))
+    nrows = -(-len(quantities) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 0.28 * len(methods) * nrows
+                                                    + 0.9 * nrows),
+                             sharey=True, layout="constrained", squeeze=False)
+    rows = {method: i for i, method in enumerate(methods)}
+    for ax, quantity in zip(axes.flat, quantities):
+        part = table[table["quantity"] == quantity]
+        y = part["method"].map(rows).to_numpy()
+        errors = np.vstack([part["estimate"] - part["low"], part["high"] - part["estimate"]])
+        ax.errorbar(part["estimate"], y, xerr=np.nan_to_num(errors.astype(float)), fmt="o",
+                    ms=4, color="C0", ecolor="C0", elinewidth=1.2, capsize=2)
+        ax.set_title(quantity, fontsize="medium")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_yticks(range(len(methods)), methods)
+    axes[0, 0].invert_yaxis()
+    for ax in list(axes.flat)[len(quantities):]:
+        ax.set_visible(False)
+    return axes
