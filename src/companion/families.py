@@ -151,14 +151,19 @@ _ALLOWED_LINKS = {"binomial": ("logit", "probit", "cloglog"), "poisson": ("log",
                   "gamma": ("inverse", "log", "identity"), "negative_binomial": ("log",)}
 
 
+def family_key(name: str) -> str:
+    """The family's key: "binomial", "poisson", "gamma" or "negative_binomial"."""
+    key = name.lower().replace(" ", "_").replace(".", "_")
+    return "negative_binomial" if key == "negbin" else key
+
+
 def family(name: str | Family, link: str | None = None, theta: float | None = None) -> Family:
     """The family called ``name`` ("binomial", "poisson", "Gamma", "negative_binomial")
     with ``link`` (its canonical link by default). ``theta`` is the negative binomial's
-    shape (variance mu + mu^2/theta)."""
+    shape (variance mu + mu^2/theta); ``glmer`` estimates it when it is not given."""
     if isinstance(name, Family):
         return name
-    key = name.lower().replace(" ", "_").replace(".", "_")
-    key = {"negbin": "negative_binomial", "negative_binomial": "negative_binomial"}.get(key, key)
+    key = family_key(name)
     if key not in _DEFAULT_LINK:
         raise ValueError(f"unknown family {name!r}; use one of binomial, poisson, Gamma, "
                          "negative_binomial")

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from companion.design import Design, build_design, complete_rows, response_vector
-from companion.families import Family, check_response, family as make_family
+from companion.families import Family, check_response, family_key
+from companion.families import family as make_family
 from companion.formula import FormulaError, ParsedFormula, parse_formula
 from companion.glmm import LaplaceDeviance, PirlsError
-from companion.glmm_dispersion import DispersionLaplace
+from companion.glmm_dispersion import GammaLaplace, NegativeBinomialLaplace
 from companion.lmer import _predict_with, theta_names, varcorr_table
 from companion.optimize import check_optimum, minimize_deviance, value_hessian
 from companion.results import MixedModelResult
@@ -42,7 +43,8 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None 
             :class:`companion.families.Family`); ``link`` overrides the canonical link.
         nagq: 1 for the Laplace approximation; more for adaptive Gauss-Hermite
             quadrature with that many nodes (a single scalar random effect only).
-        theta: the negative binomial's shape.
+        theta: the negative binomial's shape; if not given it is estimated, as
+            ``lme4::glmer.nb`` does (``fit.family`` shows the estimate).
 
     A Gamma model also estimates its dispersion (``fit.sigma`` is its square root, the
     coefficient of variation), and its Laplace factor uses the observed information, as
@@ -114,10 +116,15 @@ def _split_top_level(text: str) -> list[str]:
 def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
     if not isinstance(nagq, (int, np.integer)) or nagq < 1:
         raise ValueError(f"nagq must be a positive integer, not {nagq!r}")
-    design, fam, _ = glmm_design(formula, data, family, link, offset, weights, theta)
+    estimate_shape = theta is None and isinstance(family, str) and \
+        family_key(family) == "negative_binomial"
+    design, fam, _ = glmm_design(formula, data, family, link, offset, weights,
+                                 1.0 if estimate_shape else theta)
     deviance = LaplaceDeviance(design, fam, nagq)
     if fam.name == "Gamma":
-        deviance = DispersionLaplace(deviance)
+        deviance = GammaLaplace(deviance)
+    elif estimate_shape:
+        deviance = NegativeBinomialLaplace(deviance)
     objective = deviance.value_and_gradient
     if prior:
         objective = _with_wishart_prior(deviance)
@@ -128,6 +135,12 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
     warn_if_separated(design.X, design.y, design.weights, design.fixed_names,
                       deviance.split(record.final)[1], fam.name)
     check_optimum(objective, record, lower, hessian=H)
+    if isinstance(deviance, NegativeBinomialLaplace):  # glmer.nb's SEs: theta_nb held fixed
+        deviance.solve(record.final)
+        inner = deviance.inner
+        point = record.final[:-1]
+        H = hessian(inner.value_and_gradient, point, inner.value_and_gradient(point)[1],
+                    inner.exact_gradient)
     return _result(formula, data, deviance, H, record, prior)
 
 
@@ -206,7 +219,7 @@ def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
     vcov_all = 2 * np.linalg.inv(H)  # a small symmetric matrix, not a factor
     k, p = deviance.n_theta, len(beta)
     vcov = pd.DataFrame(vcov_all[k:k + p, k:k + p], index=names, columns=names)
-    sigma = np.sqrt(deviance.dispersion(phi)) if fam.name == "Gamma" else 1.0
+    sigma = np.sqrt(deviance.parameter(phi)) if fam.name == "Gamma" else 1.0
     loglik = -laplace / 2 + deviance.saturated_loglik()
     ranef, condvar = _random_effects(deviance, state)
     mu = state["mu"]
