@@ -1,0 +1,35 @@
+"""The chapter's Bayesian nonlinear model (8.3.3, brms with informative bounded priors) in
+PyMC against brms's printed posterior, by test_bayes.py's rule (means within SAFETY x the
+Monte Carlo SE of the difference of two runs plus half a printed digit)."""
+
+import numpy as np
+import pytest
+
+import companion
+from companion import bayes_nlmm
+from companion.compare import chapter_table
+from test_bayes import MAX_DIVERGENCES, MAX_RHAT, mcse, tolerance
+
+
+@pytest.fixture(scope="module")
+def fit():
+    return bayes_nlmm.brms_asymptotic_fit(companion.load_dataset("Loblolly"))
+
+
+def test_posterior_means_match_brms(fit):
+    printed = chapter_table("loblolly_brms")
+    draws = bayes_nlmm.brms_asymptotic_draws(fit.idata)
+    assert list(fit.summary.index) == list(printed.index)
+    for row, r in printed.iterrows():
+        allowed = tolerance(mcse(draws[row]), r["Est.Error"], r["Bulk_ESS"], decimals=2)
+        gap = abs(fit.summary.loc[row, "Estimate"] - r["Estimate"])
+        assert gap <= allowed, f"{row}: {fit.summary.loc[row, 'Estimate']:.3f} vs {r.Estimate}"
+    assert (fit.summary["Rhat"] < MAX_RHAT).all()
+    assert int(fit.idata.sample_stats["diverging"].sum()) <= MAX_DIVERGENCES
+
+
+def test_bounds_of_the_chapters_priors_hold(fit):
+    post = fit.idata.posterior
+    assert float(post["Asym"].min()) >= 100 and float(post["Asym"].max()) <= 102
+    assert float(post["R0"].min()) >= -10 and float(post["lrc"].min()) >= -9
+    assert np.all(post["sigma"].values > 0)
