@@ -16,28 +16,18 @@ their estimates of the random-effect SD are printed for reference.
 
 from __future__ import annotations
 
-import statistics
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
 
 import companion
+from timing import median_time
 
 # gpboost's default optimizer (lbfgs) stops after its first step on sim_data (SD 0.9997,
 # far from the optimum, 0.638); Nelder-Mead reaches it, so the peer is timed with it.
 GPBOOST = {"optimizer_cov": "nelder_mead"}
 
-
-def median_time(fit, repeats: int) -> tuple[float, object]:
-    result = fit()  # warm up imports and caches
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fit()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
 
 
 def bernoulli_rows(cbpp: pd.DataFrame) -> pd.DataFrame:

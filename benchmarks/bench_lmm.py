@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -22,16 +21,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from timing import median_time
 
-
-def median_time(fit, repeats: int) -> float:
-    fit()  # warm up imports and caches
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fit()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def sleepstudy(repeats: int) -> None:
@@ -40,13 +31,14 @@ def sleepstudy(repeats: int) -> None:
     import companion
 
     sleep = companion.load_dataset("sleepstudy")
-    ours = median_time(lambda: companion.lmer("Reaction ~ Days + (Days | Subject)", sleep),
-                       repeats)
+    ours, _ = median_time(lambda: companion.lmer("Reaction ~ Days + (Days | Subject)", sleep),
+                          repeats)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' own convergence chatter
-        peer = median_time(lambda: smf.mixedlm("Reaction ~ Days", sleep,
-                                               groups=sleep["Subject"],
-                                               re_formula="~Days").fit(reml=True), repeats)
+        peer, _ = median_time(lambda: smf.mixedlm("Reaction ~ Days", sleep,
+                                                  groups=sleep["Subject"],
+                                                  re_formula="~Days").fit(reml=True),
+                              repeats)
     print(f"sleepstudy REML  companion.lmer {ours * 1e3:8.1f} ms   "
           f"statsmodels MixedLM {peer * 1e3:8.1f} ms   ratio {peer / ours:5.1f}x   "
           f"(target <= 6 ms and >= 4x)")

@@ -10,24 +10,14 @@ Python peer to time.
 
 from __future__ import annotations
 
-import statistics
-import time
 
 import companion
+from timing import median_time
 from companion.nlme import nlme
 
 MODEL = "height ~ SSasymp(age, Asym, R0, lrc)"
 START = {"Asym": 103, "R0": -8.5, "lrc": -3.3}
 
-
-def median_time(fit, repeats: int) -> tuple[float, object]:
-    result = fit()  # warm up imports and caches
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fit()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
 
 
 def main(repeats: int = 20) -> None:

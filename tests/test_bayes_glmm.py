@@ -16,7 +16,7 @@ import companion
 from companion import bayes_glmm
 from companion.compare import chapter_table
 from companion.formula import FormulaError
-from test_bayes import MAX_DIVERGENCES, MAX_RHAT, mcse, tolerance
+from test_bayes import MAX_DIVERGENCES, MAX_RHAT, assert_matches_brms, mcse, tolerance
 
 BRMS_FORMULA = "p(incidence, size) ~ period + (1 | herd)"
 FORMULA = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
@@ -56,14 +56,7 @@ def test_brms_priors_are_brms_defaults_for_a_logit(cbpp):
 
 def test_brms_summary_rows_and_means(brms):
     fit, draws = brms
-    printed = chapter_table("cbpp_brms")
-    assert list(fit.summary.index) == list(printed.index)
-    for row, r in printed.iterrows():
-        allowed = tolerance(mcse(draws[row]), r["Est.Error"], r["Bulk_ESS"], decimals=2)
-        gap = abs(fit.summary.loc[row, "Estimate"] - r["Estimate"])
-        assert gap <= allowed, f"{row}: {fit.summary.loc[row, 'Estimate']:.3f} vs {r.Estimate}"
-    assert (fit.summary["Rhat"] < MAX_RHAT).all()
-    assert int(fit.idata.sample_stats["diverging"].sum()) <= MAX_DIVERGENCES
+    assert_matches_brms(fit, draws, chapter_table("cbpp_brms"))
 
 
 def test_mcmcglmm_prior2_means(mcmcglmm):

@@ -8,7 +8,7 @@ import pytest
 import companion
 from companion import bayes_nlmm
 from companion.compare import chapter_table
-from test_bayes import MAX_DIVERGENCES, MAX_RHAT, mcse, tolerance
+from test_bayes import assert_matches_brms
 
 
 @pytest.fixture(scope="module")
@@ -17,15 +17,8 @@ def fit():
 
 
 def test_posterior_means_match_brms(fit):
-    printed = chapter_table("loblolly_brms")
-    draws = bayes_nlmm.brms_asymptotic_draws(fit.idata)
-    assert list(fit.summary.index) == list(printed.index)
-    for row, r in printed.iterrows():
-        allowed = tolerance(mcse(draws[row]), r["Est.Error"], r["Bulk_ESS"], decimals=2)
-        gap = abs(fit.summary.loc[row, "Estimate"] - r["Estimate"])
-        assert gap <= allowed, f"{row}: {fit.summary.loc[row, 'Estimate']:.3f} vs {r.Estimate}"
-    assert (fit.summary["Rhat"] < MAX_RHAT).all()
-    assert int(fit.idata.sample_stats["diverging"].sum()) <= MAX_DIVERGENCES
+    assert_matches_brms(fit, bayes_nlmm.brms_asymptotic_draws(fit.idata),
+                        chapter_table("loblolly_brms"))
 
 
 def test_bounds_of_the_chapters_priors_hold(fit):
