@@ -1,6 +1,6 @@
 """Mixed Models Companion: the data sets and fitting tools of the chapter, in Python."""
 
-from companion import plots
+from companion import check, plots
 from companion.compare import (chapter_table, compare_printed, compare_tight, fit_quantities,
                                reference)
 from companion.datasets import list_datasets, load_dataset, volcano_matrix
@@ -17,7 +17,7 @@ from companion.pql import glmmpql
 
 __version__ = "0.1.0"
 
-__all__ = ["InlaResult", "bglmer", "chapter_table", "compare_printed", "compare_tight", "family",
+__all__ = ["InlaResult", "bglmer", "chapter_table", "check", "compare_printed", "compare_tight", "family",
            "fit_quantities", "glm", "glmer", "glmer_reml", "glmmpql", "inla",
            "list_datasets", "lmer", "load_dataset", "make_deviance", "nlme", "nlmer", "nls", "NlsResult",
            "plots", "reference",

@@ -1,0 +1,181 @@
+"""The exercise notebooks for teachers (``python -m companion assignments``) and the
+self-checks (``companion.check``)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+import companion
+from companion import check
+from companion.assignments import BOOK_EXERCISES, page_text, write_assignments
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3 (ipykernel), language: python, name: python3}
+---
+
+# Demo
+
+```{code-cell} ipython3
+x = 2
+```
+
+````{exercise-start}
+:label: ex-demo
+````
+
+What is `x` squared?
+
+````{exercise-end}
+````
+
+````{solution-start} ex-demo
+:class: dropdown
+````
+
+SECRET-ANSWER: square it.
+
+```{code-cell} ipython3
+assert x ** 2 == 4
+```
+
+````{solution-end}
+````
+"""
+
+
+def solution_lines(text: str) -> list[str]:
+    """The prose lines inside a page's solution blocks (long enough to be distinctive)."""
+    lines, inside = [], False
+    for line in text.splitlines():
+        if "{solution-start}" in line:
+            inside = True
+        elif "{solution-end}" in line:
+            inside = False
+        elif inside and len(line) > 40 and not line.startswith(("```", ":", "#")):
+            lines.append(line.strip())
+    return lines
+
+
+def execute(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+
+
+@pytest.fixture()
+def demo_folder(tmp_path):
+    folder = tmp_path / "exercises"
+    folder.mkdir()
+    (folder / "demo.md").write_text(DEMO)
+    return folder
+
+
+def test_student_version_drops_the_solution_and_keeps_the_exercise(demo_folder, tmp_path):
+    student = write_assignments(tmp_path / "student", folder=demo_folder)[0]
+    teacher = write_assignments(tmp_path / "teacher", solutions=True, folder=demo_folder)[0]
+    assert "SECRET-ANSWER" not in student.read_text()
+    assert "What is `x` squared?" in student.read_text()
+    assert "SECRET-ANSWER" in teacher.read_text()
+    assert "solution-start" not in teacher.read_text()  # the book's fences become headings
+    for path in (student, teacher):
+        execute(path)
+
+
+def test_outside_a_clone_the_message_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="clone of the repository"):
+        write_assignments(tmp_path / "out", folder=tmp_path / "nowhere")
+
+
+PAGES = sorted(BOOK_EXERCISES.glob("*.md")) if BOOK_EXERCISES.is_dir() else []
+EXERCISE_PAGES = [p for p in PAGES if "{solution-start}" in p.read_text()]
+
+
+@pytest.mark.parametrize("page", EXERCISE_PAGES, ids=lambda p: p.stem)
+def test_each_exercise_page_exports_cleanly(page, tmp_path):
+    text = page.read_text()
+    student = page_text(text, solutions=False)
+    assert "{solution" not in student and "{exercise" not in student
+    assert not any(line in student for line in solution_lines(text))
+    assert all(line in page_text(text, solutions=True) for line in solution_lines(text))
+
+
+def test_command_line_writes_every_exercise(tmp_path):
+    if not EXERCISE_PAGES:
+        pytest.skip("no exercise pages yet")
+    done = subprocess.run([sys.executable, "-m", "companion", "assignments", "--out",
+                           str(tmp_path)], capture_output=True, text=True, check=True)
+    assert f"wrote {len(PAGES)} notebooks without solutions" in done.stdout
+    for path in sorted(tmp_path.glob("*.ipynb")):
+        execute(path)  # the student versions run as handed out
+
+
+def test_teacher_notebooks_are_the_pages_the_build_executed(tmp_path):
+    """The teacher versions hold exactly the code cells of the pages, which the book build
+    executed without error (it fails on any cell error)."""
+    executed = ROOT / "_build" / "jupyter_execute" / "book" / "exercises"
+    if not EXERCISE_PAGES or not executed.is_dir():
+        pytest.skip("the exercise pages are not built: run `make book`")
+    for path in write_assignments(tmp_path, solutions=True):
+        ours = [c.source for c in nbformat.read(path, 4).cells if c.cell_type == "code"]
+        built = nbformat.read(executed / path.name, 4)
+        assert ours == [c.source for c in built.cells if c.cell_type == "code"], path.name
+        errors = [o for c in built.cells if c.cell_type == "code" for o in c.outputs
+                  if o.output_type == "error"]
+        assert not errors, path.name
+
+
+# --- self-checks -----------------------------------------------------------------------------
+
+def test_checks_accept_the_reference_and_reject_a_wrong_answer():
+    epil = companion.load_dataset("epil")
+    fixef = companion.glmer("y ~ lbase * trt + lage + V4 + (1 | subject)", epil,
+                            family="poisson").fixef
+    assert check.epil(fixef)
+    wrong = fixef.copy()
+    wrong["lbase"] *= 1.05
+    verdict = check.epil(wrong)
+    assert not verdict and "lbase (too high)" in repr(verdict)
+    assert f"{fixef['lbase']:.4f}"[:5] not in repr(verdict)  # never the answer
+    puromycin = {f"{p}_{s}": companion.reference(f"puromycin_nls_{s}")["coef"][p]
+                 for s in ("treated", "untreated") for p in ("Vm", "K")}
+    assert check.puromycin(puromycin)
+    assert not check.puromycin(puromycin | {"K_untreated": 0.06})
+
+
+def test_checks_name_bad_answers():
+    with pytest.raises(ValueError, match="missing"):
+        check.puromycin({"Vm_treated": 212.7})
+    with pytest.raises(TypeError, match="mapping"):
+        check.topo([839.4, 56.1])
+    with pytest.raises(TypeError, match="number"):
+        check.topo({"mean": "high", "sigma": 56})
+    with pytest.raises(AttributeError, match="the exercises are: volcano"):
+        check.volcanoes  # noqa: B018
+    with pytest.raises(ValueError, match="at least 50"):
+        check.volcano([1], [1], [100.0])
+
+
+def test_volcano_check_scores_held_out_predictions():
+    heights = companion.volcano_matrix()
+    rng = np.random.default_rng(1)
+    rows, cols = rng.integers(0, 87, 200), rng.integers(0, 61, 200)
+    assert check.volcano(rows, cols, heights[rows, cols] + rng.normal(0, 1, 200))
+    assert not check.volcano(rows, cols, np.full(200, heights.mean()))
+
+
+def test_topo_and_plantgrowth_checks_read_the_references():
+    topo = companion.reference("topo_gls_gauss_reml")
+    assert check.topo({"mean": topo["coef"]["(Intercept)"], "sigma": topo["sigma"]})
+    plant = companion.lmer("weight ~ 1 + (1 | group)", companion.load_dataset("PlantGrowth"))
+    assert check.plantgrowth({"intercept": plant.fixef.iloc[0],
+                              "sd_group": plant.varcorr.sdcor.iloc[0], "sigma": plant.sigma})
+    assert json.dumps(check.EXPECTED["topo"][0])  # the description is plain text
