@@ -12,6 +12,7 @@ AIC and BIC only at second order: 1e-9 relative (observed 1e-10).
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import companion
 from companion.nls import NlsResult, nls
@@ -211,3 +212,59 @@ def test_no_convergence(puromycin):
         nls(PLAIN, puromycin, dict(Vm=200, K=5), control={"minFactor": 0.9})
     with pytest.raises(ValueError, match=r"unknown control setting\(s\) \['maxit'\]"):
         nls(PLAIN, puromycin, dict(Vm=200, K=0.1), control={"maxit": 3})
+
+
+# --- anova: F tests of nested fits ---------------------------------------------------------
+
+def test_anova_as_r(all_fits):
+    """R's anova(state_on_Vm, state_on_Vm_and_K), stored with the larger fit's reference.
+    The F value is a difference of RSS over a ratio of RSS, each good to 1e-9 (see the
+    module docstring): 1e-7 relative."""
+    small = all_fits["puromycin_nls_state_on_Vm"]
+    big = all_fits["puromycin_nls_state_on_Vm_and_K"]
+    r = load("puromycin_nls_state_on_Vm_and_K")["anova_vs_state_on_Vm"]
+    table = small.anova(big)
+    assert list(table.columns) == ["Res.Df", "Res.Sum Sq", "Df", "Sum Sq", "F value", "Pr(>F)"]
+    assert list(table.index) == [1, 2] and table.index.name == "Model"
+    assert table["Res.Df"].tolist() == r["res_df"] and table["Df"].iloc[1] == r["df"]
+    assert pd.isna(table["Df"].iloc[0]) and table.iloc[0, 3:].isna().all()
+    np.testing.assert_allclose(table["Res.Sum Sq"], r["rss"], rtol=1e-9)
+    np.testing.assert_allclose(table["Sum Sq"].iloc[1], r["rss"][0] - r["rss"][1], rtol=1e-7)
+    np.testing.assert_allclose(table["F value"].iloc[1], r["F"], rtol=1e-7)
+    np.testing.assert_allclose(table["Pr(>F)"].iloc[1], r["p_value"], rtol=1e-7)
+    assert table.attrs["models"] == {1: small.formula, 2: big.formula}
+
+
+def test_anova_sequence_and_order(puromycin, all_fits):
+    """Three fits: each row tested against the next larger fit, with its own residual mean
+    square as the denominator (R's anovalist.nls). Given largest first, the Df and Sum Sq
+    turn negative and the F tests are the same."""
+    common = nls(MICMEN, puromycin)
+    on_vm = all_fits["puromycin_nls_state_on_Vm"]
+    on_vm_k = all_fits["puromycin_nls_state_on_Vm_and_K"]
+    table = common.anova(on_vm, on_vm_k)
+    rss = np.array([common.rss, on_vm.rss, on_vm_k.rss])
+    assert table["Res.Df"].tolist() == [21, 20, 19] and table["Df"].tolist()[1:] == [1, 1]
+    expected_f = [(rss[0] - rss[1]) / (rss[1] / 20), (rss[1] - rss[2]) / (rss[2] / 19)]
+    np.testing.assert_allclose(table["F value"].iloc[1:], expected_f, rtol=1e-12)
+    np.testing.assert_allclose(table["Pr(>F)"].iloc[1:],
+                               [stats.f.sf(expected_f[0], 1, 20),
+                                stats.f.sf(expected_f[1], 1, 19)], rtol=1e-12)
+    backwards = on_vm_k.anova(on_vm, common)
+    assert backwards["Df"].tolist()[1:] == [-1, -1]
+    np.testing.assert_allclose(backwards["Sum Sq"].iloc[1:], -table["Sum Sq"].iloc[1:][::-1])
+    np.testing.assert_allclose(backwards["F value"].iloc[1:], table["F value"].iloc[1:][::-1])
+    np.testing.assert_allclose(backwards["Pr(>F)"].iloc[1:], table["Pr(>F)"].iloc[1:][::-1])
+    same = on_vm.anova(on_vm)  # equal sizes: no test, as R
+    assert same["Sum Sq"].iloc[1] == 0 and np.isnan(same["F value"].iloc[1])
+
+
+def test_anova_refuses_different_rows_or_responses(puromycin, all_fits):
+    on_vm = all_fits["puromycin_nls_state_on_Vm"]
+    with pytest.raises(ValueError, match=r"different numbers of observations \[23, 12\]"):
+        on_vm.anova(all_fits["puromycin_nls_treated"])
+    other = nls("conc ~ a + b * rate", puromycin, dict(a=0, b=0.01))
+    with pytest.raises(ValueError, match="different responses"):
+        on_vm.anova(other)
+    with pytest.raises(TypeError, match="compares nls fits"):
+        on_vm.anova(companion.load_dataset("Puromycin"))

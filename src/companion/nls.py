@@ -119,6 +119,48 @@ class NlsResult:
         values = self.model.value(columns, self.coef.to_numpy())
         return pd.Series(values, index=newdata.index, name="fitted")
 
+    def anova(self, other: NlsResult, *more: NlsResult) -> pd.DataFrame:
+        """F tests of nested fits to the same rows, as R's ``anova(fit1, fit2, ...)``.
+
+        One row per fit, in the order given, with R's columns: ``Res.Df``, ``Res.Sum Sq``,
+        and from the second row on the change from the row above (``Df``, ``Sum Sq``) and
+        its F test. The mean square of the change is divided by the residual mean square
+        of the larger of the two fits (``Res.Sum Sq / Res.Df``). As in R, nesting is not
+        checked: each fit must be a special case of the next (or of the one before). The
+        formulas are in ``table.attrs["models"]`` (R prints them above the table).
+        """
+        fits = [self, other, *more]
+        if not all(isinstance(fit, NlsResult) for fit in fits):
+            raise TypeError("anova compares nls fits (NlsResult) with each other")
+        responses = [fit.formula.split("~")[0].strip() for fit in fits]
+        if len(set(responses)) > 1:
+            raise ValueError(f"the fits have different responses {responses}: an F test "
+                             f"needs the same response in every fit")
+        counts = [fit.nobs for fit in fits]
+        if len(set(counts)) > 1:
+            raise ValueError(f"the fits use different numbers of observations {counts}: "
+                             f"they must be fitted to the same rows")
+        res_df = np.array([fit.df for fit in fits], dtype=float)
+        res_ss = np.array([fit.rss for fit in fits])
+        df = np.r_[np.nan, -np.diff(res_df)]
+        ss = np.r_[np.nan, -np.diff(res_ss)]
+        f_value = np.full(len(fits), np.nan)
+        p_value = np.full(len(fits), np.nan)
+        for i in range(1, len(fits)):
+            if df[i] == 0:  # R: equal sizes, no test
+                ss[i] = 0.0
+                continue
+            big = i if df[i] > 0 else i - 1  # the fit with fewer residual df
+            f_value[i] = ss[i] / df[i] / (res_ss[big] / res_df[big])
+            p_value[i] = stats.f.sf(f_value[i], abs(df[i]), res_df[big])
+        index = pd.RangeIndex(1, len(fits) + 1, name="Model")
+        table = pd.DataFrame({"Res.Df": res_df.astype(int), "Res.Sum Sq": res_ss,
+                              "Df": pd.array([pd.NA, *df[1:].astype(int)], dtype="Int64"),
+                              "Sum Sq": ss, "F value": f_value, "Pr(>F)": p_value},
+                             index=index)
+        table.attrs["models"] = {i: fit.formula for i, fit in zip(index, fits)}
+        return table
+
     # --- display ------------------------------------------------------------------------
     def coef_table(self) -> pd.DataFrame:
         """The Parameters table of R's ``summary(nls)``, formatted as R prints it."""
