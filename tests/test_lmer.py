@@ -177,3 +177,14 @@ def test_blmer_without_prior_is_lmer(sleep_fit):
     ref = load("sleepstudy_blmer_nullprior")
     assert ref["prior_deviance"] == 0
     np.testing.assert_allclose(sleep_fit.reml_criterion, ref["REMLcrit"], rtol=1e-9)
+
+
+def test_profile_intervals_of_an_intercept_only_model():
+    """Profiling the only fixed effect leaves no fixed-effect column. R 4.2.2, lme4 1.1-31
+    (Debian), confint(lmer(weight ~ 1 + (1 | group), PlantGrowth)); at 1e-4, since lme4
+    interpolates its profile with splines."""
+    fit = companion.lmer("weight ~ 1 + (1 | group)", companion.load_dataset("PlantGrowth"))
+    ci = fit.confint(method="profile")
+    r_lme4 = [[0.0, 1.0276751486], [0.4879318684, 0.8353413178],
+              [4.5018737129, 5.6441257216]]
+    np.testing.assert_allclose(ci.to_numpy(), r_lme4, rtol=1e-4, atol=1e-8)

@@ -155,12 +155,15 @@ class ProfiledDeviance:
 
     def _finish(self, theta, factor, RZX_cross, RZX_cu, cu_cu, cu_solve, ldL2) -> Solution:
         """The fixed-effect part of the solve, shared by both implementations."""
-        LX, info = lapack.dpotrf(self.XtWX - RZX_cross, lower=1)  # RX', lower triangular
-        if info:
-            raise np.linalg.LinAlgError("the fixed-effects cross-product is not positive "
-                                        "definite")
-        cb = lapack.dtrtrs(LX, self.XtWy - RZX_cu, lower=1)[0]
-        beta = lapack.dtrtrs(LX, cb, lower=1, trans=1)[0]
+        if self.p == 0:  # no fixed effects (profiling a model's only one)
+            LX, cb, beta = np.zeros((0, 0)), np.zeros(0), np.zeros(0)
+        else:
+            LX, info = lapack.dpotrf(self.XtWX - RZX_cross, lower=1)  # RX', lower triangular
+            if info:
+                raise np.linalg.LinAlgError("the fixed-effects cross-product is not positive "
+                                            "definite")
+            cb = lapack.dtrtrs(LX, self.XtWy - RZX_cu, lower=1)[0]
+            beta = lapack.dtrtrs(LX, cb, lower=1, trans=1)[0]
         u, b = cu_solve(beta)
         pwrss = max(self.ytWy - cu_cu - cb @ cb, 0.0)
         return Solution(np.asarray(theta, dtype=float), beta, u, b, LX.T, pwrss, ldL2,
@@ -236,7 +239,7 @@ class _DenseDeviance(ProfiledDeviance):
         L, Lam, RZX = solution.factor
         K = lapack.dtrtrs(L, Lam.T @ self.ZtWZ, lower=1)[0]
         ZtPZ = self.ZtWZ - K.T @ K
-        if self.reml:
+        if self.reml and self.p:
             S = lapack.dtrtrs(solution.RX, (self.ZtWX - K.T @ RZX).T, trans=1)[0]
             ZtPZ -= S.T @ S
         v = self.ZtWy - self.ZtWX @ solution.beta - self.ZtWZ @ solution.b
@@ -282,7 +285,8 @@ class _OneTermDeviance(ProfiledDeviance):
         self.ZtWZ = np.stack([np.stack([per_level(w * raw[:, i] * raw[:, j])
                                         for j in range(p)], -1) for i in range(p)], -2)
         self.ZtWX = np.stack([np.stack([per_level(w * raw[:, i] * design.X[:, j])
-                                        for j in range(self.p)], -1) for i in range(p)], -2)
+                                        for j in range(self.p)], -1) for i in range(p)], -2) \
+            if self.p else np.zeros((m, p, 0))  # no fixed effects: profiling the only one
         self.ZtWy = np.stack([per_level(w * raw[:, i] * y) for i in range(p)], -1)
         self.cross = np.concatenate([self.ZtWX, self.ZtWy[..., None], self.ZtWZ], axis=-1)
         self.ZtWZ_total = self.ZtWZ.sum(axis=0)
@@ -295,7 +299,7 @@ class _OneTermDeviance(ProfiledDeviance):
         solved = np.linalg.solve(L, T.T @ self.cross)
         px = self.p
         RZX, cu, K = solved[..., :px], solved[..., px], solved[..., px + 1:]
-        flat = RZX.reshape(-1, px)
+        flat = RZX.reshape(RZX.shape[0] * RZX.shape[1], px)
 
         def spherical(beta):
             u = np.linalg.solve(np.swapaxes(L, 1, 2), (cu - RZX @ beta)[..., None])[..., 0]
@@ -309,7 +313,7 @@ class _OneTermDeviance(ProfiledDeviance):
         _, T, RZX, K = solution.factor
         m, p = self.ZtWy.shape
         ZtPZ = self.ZtWZ_total - np.einsum("mki,mkj->ij", K, K)  # summed over levels
-        if self.reml:
+        if self.reml and self.p:
             H = self.ZtWX - np.swapaxes(K, 1, 2) @ RZX
             S = lapack.dtrtrs(solution.RX, H.reshape(m * p, self.p).T, trans=1)[0] \
                 .reshape(-1, m, p)
