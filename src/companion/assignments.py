@@ -21,8 +21,8 @@ _SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^(`{3,}|:{3,})\{solu
 
 
 def exercise_pages(folder: Path = BOOK_EXERCISES) -> list[Path]:
-    """The exercise pages, in name order; a clear error outside a clone."""
-    pages = sorted(folder.glob("*.md"))
+    """The pages that set an exercise, in name order; a clear error outside a clone."""
+    pages = sorted(p for p in folder.glob("*.md") if "{exercise-start}" in p.read_text())
     if not pages:
         raise FileNotFoundError(f"no exercise pages in {folder}: run this from a clone of "
                                 "the repository (git clone, then pip install -e .)")
