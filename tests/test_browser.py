@@ -25,7 +25,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6, "book/lmm": 5,
                     "book/glmm": 2, "book/nlmm": 2, "book/exercises/index": 0,
                     "book/exercises/plantgrowth": 1, "book/exercises/epil": 1,
-                    "book/exercises/puromycin": 2}
+                    "book/exercises/puromycin": 2, "book/exercises/volcano": 2,
+                    "book/exercises/topo": 1}
 
 if os.environ.get("CI"):  # CI must run these tests, not skip them (.ci/run installs both)
     if CHROMIUM is None:
