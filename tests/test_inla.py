@@ -258,3 +258,19 @@ def test_bad_counts_are_a_clear_error(cbpp):
 def test_non_gaussian_takes_one_random_intercept(cbpp, formula):
     with pytest.raises(ValueError, match="exactly one random term.*gaussian family only"):
         inla(formula, cbpp, family="binomial", ntrials="size")
+
+
+def test_sim_data_poisson_matches_the_chapter():
+    """8.4.12, ``inla(y ~ x1 + x2 + f(g, model = "iid"), E = o, family = "poisson")``: every
+    printed number to half a unit of its last printed digit (three decimals for the fixed
+    effects and the precision's sd, two for the other precision summaries)."""
+    sim = companion.load_dataset("sim_data")
+    fit = inla("y ~ x1 + x2 + (1 | g)", sim, family="poisson",
+               offset=np.log(sim["o"].to_numpy()))
+    chapter = chapter_table("simdata_inla")
+    fixed_gap = (fit.fixed - chapter.loc[fit.fixed.index, COLUMNS]).abs()
+    assert (fixed_gap <= 0.0005 + 1e-12).all().all(), fixed_gap
+    precision = fit.hyperpar.loc["Precision for g", COLUMNS]
+    gap = (precision - chapter.loc["Precision for g", COLUMNS]).abs()
+    limits = np.where(np.array(COLUMNS) == "sd", 0.0005, 0.005) + 1e-12
+    assert (gap <= limits).all(), gap
