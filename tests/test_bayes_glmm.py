@@ -32,9 +32,9 @@ def cbpp():
 
 @pytest.fixture(scope="module")
 def brms(cbpp):
-    model = bayes_glmm.brms_binomial_model(BRMS_FORMULA, cbpp)
-    fit = bayes_glmm.brms_binomial_fit(BRMS_FORMULA, cbpp)
-    return fit, bayes_glmm.brms_binomial_draws(model, fit.idata)
+    model = bayes_glmm.brms_glmm_model(BRMS_FORMULA, cbpp)
+    fit = bayes_glmm.brms_glmm_fit(BRMS_FORMULA, cbpp)
+    return fit, bayes_glmm.brms_glmm_draws(model, fit.idata)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def mcmcglmm(cbpp):
 
 
 def test_brms_priors_are_brms_defaults_for_a_logit(cbpp):
-    model = bayes_glmm.brms_binomial_model(BRMS_FORMULA, cbpp)
+    model = bayes_glmm.brms_glmm_model(BRMS_FORMULA, cbpp)
     terms = model.components["p"]
     intercept = terms.intercept_term.prior
     assert (intercept.name, intercept.args["nu"], intercept.args["sigma"]) == ("StudentT", 3,
@@ -91,3 +91,16 @@ def test_c2_adjustment_matches_the_chapter(mcmcglmm):
 def test_multinomial2_needs_one_scalar_term(cbpp):
     with pytest.raises(FormulaError, match="one scalar random term"):
         bayes_glmm.mcmcglmm_binomial_model(FORMULA + " + (1 | period)", cbpp)
+
+
+def test_brms_poisson_with_offset_matches_the_chapter():
+    """8.4.10 on sim_data. The intercept and the 25 well-estimated group effects trade off,
+    so the chains mix slowly in brms's (non-centred) parametrisation: brms itself printed
+    R-hat 1.02 and a bulk ESS near 300 for the intercept. R-hat is held below 1.03 here;
+    the means' tolerance uses those printed ESS."""
+    sim = companion.load_dataset("sim_data")
+    formula = "y ~ x1 + x2 + (1 | g) + offset(log(o))"
+    model = bayes_glmm.brms_glmm_model(formula, sim, family="poisson")
+    fit = bayes_glmm.brms_glmm_fit(formula, sim, family="poisson")
+    assert_matches_brms(fit, bayes_glmm.brms_glmm_draws(model, fit.idata),
+                        chapter_table("simdata_brms"), max_rhat=1.03)

@@ -1,8 +1,9 @@
-"""Bayesian fits of the chapter's binomial GLMM (section 8.2, ``cbpp``).
+"""Bayesian fits of the chapter's GLMMs (sections 8.2, ``cbpp``, and 8.4, ``sim_data``).
 
-* :func:`brms_binomial_fit` is ``brms::brm(incidence | trials(size) ~ period + (1 | herd),
-  family = binomial)``, written for bambi as ``p(incidence, size) ~ period + (1 | herd)``
-  with brms's default priors for a logit link, summarised in brms's layout;
+* :func:`brms_glmm_fit` is ``brms::brm(incidence | trials(size) ~ period + (1 | herd),
+  family = binomial)``, written for bambi as ``p(incidence, size) ~ period + (1 | herd)``,
+  or ``brm(y ~ x1 + x2 + (1 | g) + offset(log(o)), family = poisson)``, with brms's
+  default priors for a non-identity link, summarised in brms's layout;
 * :func:`mcmcglmm_binomial_fit` is ``MCMCglmm(cbind(s, f) ~ x, random = ~g, family =
   "multinomial2")`` with the chapter's ``prior2`` (residual variance fixed at 1) in PyMC,
   summarised in MCMCglmm's layout, and :func:`c2_rescaled` applies the chapter's c2
@@ -32,15 +33,18 @@ CODA_COLUMNS = ["Mean", "SD", "2.5%", "25%", "50%", "75%", "97.5%"]
 
 # --- brms through bambi ------------------------------------------------------------------
 
-def brms_binomial_model(formula: str, data: pd.DataFrame) -> bmb.Model:
-    """bambi's binomial model with brms's default priors for a logit link.
+def brms_glmm_model(formula: str, data: pd.DataFrame, family: str = "binomial") -> bmb.Model:
+    """bambi's GLMM (``family`` "binomial" or "poisson", canonical link) with brms's
+    default priors for a link that is not the identity.
 
     brms (``get_prior``) gives the intercept of the model with centred predictors a
     ``student_t(3, 0, 2.5)``, the slopes flat priors and each group-level SD a half
     ``student_t(3, 0, 2.5)``; bambi also centres the predictors (``center_predictors``)
     and reports the uncentred intercept, as brms does.
     """
-    model = bmb.Model(formula, data, family="binomial")
+    if family not in ("binomial", "poisson"):
+        raise ValueError(f"family must be 'binomial' or 'poisson', not {family!r}")
+    model = bmb.Model(formula, data, family=family)
     model.set_priors(
         priors={"Intercept": bmb.Prior("StudentT", nu=3, mu=0, sigma=BRMS_LOGIT_SCALE)},
         common=bmb.Prior("Flat"),
@@ -54,7 +58,7 @@ def _parent(model: bmb.Model):
     return model.components[model.family.likelihood.parent]
 
 
-def brms_binomial_draws(model: bmb.Model, idata) -> dict[str, np.ndarray]:
+def brms_glmm_draws(model: bmb.Model, idata) -> dict[str, np.ndarray]:
     """The draws of each row of brms's summary: ``sd(Intercept)`` of each group term,
     then the fixed effects with R's names (``period2`` for bambi's ``period[2]``)."""
     post = idata.posterior
@@ -75,13 +79,14 @@ def brms_binomial_draws(model: bmb.Model, idata) -> dict[str, np.ndarray]:
     return draws
 
 
-def brms_binomial_fit(formula: str, data: pd.DataFrame, draws: int = 1000, tune: int = 1000,
-                      chains: int = 4, seed: int = 20232023) -> BayesFit:
-    """Fit :func:`brms_binomial_model` with nutpie; the summary is in brms's layout."""
-    model = brms_binomial_model(formula, data)
+def brms_glmm_fit(formula: str, data: pd.DataFrame, family: str = "binomial",
+                  draws: int = 1000, tune: int = 1000, chains: int = 4,
+                  seed: int = 20232023) -> BayesFit:
+    """Fit :func:`brms_glmm_model` with nutpie; the summary is in brms's layout."""
+    model = brms_glmm_model(formula, data, family)
     idata = model.fit(draws=draws, tune=tune, chains=chains, random_seed=seed,
                       inference_method="nutpie", progressbar=False)
-    return BayesFit(idata, brms_table(brms_binomial_draws(model, idata)))
+    return BayesFit(idata, brms_table(brms_glmm_draws(model, idata)))
 
 
 # --- MCMCglmm's multinomial2 ---------------------------------------------------------------
