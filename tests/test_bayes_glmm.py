@@ -8,6 +8,8 @@ MCMCglmm, which prints no posterior SD, our SD stands in with R's printed ``eff.
 the c2-adjusted tables (coda's summary) R's own printed ``Time-series SE`` is used.
 """
 
+import warnings
+
 import arviz as az
 import numpy as np
 import pytest
@@ -39,7 +41,7 @@ def brms(cbpp):
 
 @pytest.fixture(scope="module")
 def mcmcglmm(cbpp):
-    return bayes_glmm.mcmcglmm_binomial_fit(FORMULA, cbpp)
+    return bayes_glmm.mcmcglmm_glmm_fit(FORMULA, cbpp)
 
 
 def test_brms_priors_are_brms_defaults_for_a_logit(cbpp):
@@ -63,7 +65,7 @@ def test_mcmcglmm_prior2_means(mcmcglmm):
     printed = chapter_table("cbpp_mcmcglmm_prior2")
     assert list(mcmcglmm.summary.index) == list(printed.index)
     assert mcmcglmm.summary.loc["units"].tolist() == [1.0, 1.0, 1.0, 0.0]
-    draws = bayes_glmm.mcmcglmm_binomial_draws(mcmcglmm.idata, "herd")
+    draws = bayes_glmm.mcmcglmm_glmm_draws(mcmcglmm.idata, "herd")
     for row, r in printed.drop(index="units").iterrows():
         decimals = 5 if row == "herd" else 4
         allowed = tolerance(mcse(draws[row]), draws[row].std(), r["eff.samp"], decimals)
@@ -77,7 +79,7 @@ def test_c2_adjustment_matches_the_chapter(mcmcglmm):
     assert bayes_glmm.C2 == pytest.approx(0.3458, abs=1e-4)  # ((16 sqrt 3) / (15 pi))^2
     location, variances = bayes_glmm.c2_rescaled(mcmcglmm, "herd")
     printed = chapter_table("cbpp_mcmcglmm_sol_adj")
-    draws = bayes_glmm.mcmcglmm_binomial_draws(mcmcglmm.idata, "herd")
+    draws = bayes_glmm.mcmcglmm_glmm_draws(mcmcglmm.idata, "herd")
     for row, r in printed.iterrows():
         ours_mcse = mcse(draws[row] / np.sqrt(1 + bayes_glmm.C2))
         allowed = 4 * np.hypot(ours_mcse, ADJUSTED_TS_SE[row]) + 0.0005
@@ -90,7 +92,7 @@ def test_c2_adjustment_matches_the_chapter(mcmcglmm):
 
 def test_multinomial2_needs_one_scalar_term(cbpp):
     with pytest.raises(FormulaError, match="one scalar random term"):
-        bayes_glmm.mcmcglmm_binomial_model(FORMULA + " + (1 | period)", cbpp)
+        bayes_glmm.mcmcglmm_glmm_model(FORMULA + " + (1 | period)", cbpp)
 
 
 def test_brms_poisson_with_offset_matches_the_chapter():
@@ -104,3 +106,22 @@ def test_brms_poisson_with_offset_matches_the_chapter():
     fit = bayes_glmm.brms_glmm_fit(formula, sim, family="poisson")
     assert_matches_brms(fit, bayes_glmm.brms_glmm_draws(model, fit.idata),
                         chapter_table("simdata_brms"), max_rhat=1.03)
+
+
+def test_mcmcglmm_poisson_drops_the_offset_as_mcmcglmm_does():
+    """8.4.11: the chapter's printed intercept, 1.43, is that of the model without the
+    offset, which MCMCglmm drops silently; ours drops it too, and says so."""
+    sim = companion.load_dataset("sim_data")
+    formula = "y ~ x1 + x2 + offset(log(o)) + (1 | g)"
+    with pytest.warns(UserWarning, match="ignores offset"):
+        fit = bayes_glmm.mcmcglmm_glmm_fit(formula, sim, family="poisson")
+    printed = chapter_table("simdata_mcmcglmm")
+    assert list(fit.summary.index) == list(printed.index)
+    draws = bayes_glmm.mcmcglmm_glmm_draws(fit.idata, "g")
+    for row, r in printed.drop(index="units").iterrows():
+        allowed = tolerance(mcse(draws[row]), draws[row].std(), r["eff.samp"], decimals=4)
+        gap = abs(fit.summary.loc[row, "post.mean"] - r["post.mean"])
+        assert gap <= allowed, f"{row}: {fit.summary.loc[row, 'post.mean']:.4f}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # keeping the offset is allowed, without a warning
+        bayes_glmm.mcmcglmm_glmm_model(formula, sim, family="poisson", drop_offset=False)

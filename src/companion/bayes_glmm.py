@@ -4,8 +4,8 @@
   family = binomial)``, written for bambi as ``p(incidence, size) ~ period + (1 | herd)``,
   or ``brm(y ~ x1 + x2 + (1 | g) + offset(log(o)), family = poisson)``, with brms's
   default priors for a non-identity link, summarised in brms's layout;
-* :func:`mcmcglmm_binomial_fit` is ``MCMCglmm(cbind(s, f) ~ x, random = ~g, family =
-  "multinomial2")`` with the chapter's ``prior2`` (residual variance fixed at 1) in PyMC,
+* :func:`mcmcglmm_glmm_fit` is ``MCMCglmm(cbind(s, f) ~ x, random = ~g, family =
+  "multinomial2")`` (or ``family = "poisson"``) with the chapter's ``prior2`` (residual variance fixed at 1) in PyMC,
   summarised in MCMCglmm's layout, and :func:`c2_rescaled` applies the chapter's c2
   adjustment to its draws.
 
@@ -14,6 +14,8 @@ defaults; MCMCglmm itself keeps 1000 draws of one chain).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import bambi as bmb
 import numpy as np
@@ -91,16 +93,21 @@ def brms_glmm_fit(formula: str, data: pd.DataFrame, family: str = "binomial",
 
 # --- MCMCglmm's multinomial2 ---------------------------------------------------------------
 
-def mcmcglmm_binomial_model(formula: str, data: pd.DataFrame, nu: float = 0.002,
+def mcmcglmm_glmm_model(formula: str, data: pd.DataFrame, family: str = "binomial",
+                        drop_offset: bool = True, nu: float = 0.002,
                             V: float = 1.0, residual_variance: float = 1.0,  # noqa: N803
                             fixed_variance: float = 1e10) -> pm.Model:
-    """MCMCglmm's ``family = "multinomial2"`` model with one scalar random term and the
-    chapter's ``prior2 = list(R = list(V = 1, fix = 1), G = list(G1 = list(V = 1,
-    nu = 0.002)))``:
+    """MCMCglmm's ``family = "multinomial2"`` (``family="binomial"``) or ``"poisson"``
+    model with one scalar random term and the chapter's ``prior2 = list(R = list(V = 1,
+    fix = 1), G = list(G1 = list(V = 1, nu = 0.002)))``:
 
-    * ``logit p_i = x_i b + u_g[i] + e_i``, ``s_i ~ Binomial(n_i, p_i)``: MCMCglmm always
-      adds an observation-level residual ``e_i ~ N(0, units)`` to a non-Gaussian model,
-      and ``fix = 1`` holds ``units`` at ``residual_variance`` (1);
+    * ``logit p_i = x_i b + u_g[i] + e_i``, ``s_i ~ Binomial(n_i, p_i)`` (or ``log mu_i``
+      and ``y_i ~ Poisson(mu_i)``): MCMCglmm always adds an observation-level residual
+      ``e_i ~ N(0, units)`` to a non-Gaussian model, and ``fix = 1`` holds ``units`` at
+      ``residual_variance`` (1);
+    * MCMCglmm silently drops an ``offset()`` in its fixed formula: on sim_data the
+      chapter's printed intercept (1.43) is that of the model without the offset.
+      ``drop_offset=True`` does the same, with a warning; ``False`` keeps the offset;
     * ``u_g ~ N(0, herd)`` with MCMCglmm's inverse-Wishart prior ``(V, nu)`` on ``herd``,
       for a scalar an inverse gamma with shape ``nu / 2`` and scale ``nu V / 2``;
     * the fixed effects have MCMCglmm's default prior ``N(0, 1e10)``.
@@ -108,14 +115,20 @@ def mcmcglmm_binomial_model(formula: str, data: pd.DataFrame, nu: float = 0.002,
     Both sets of effects are sampled non-centred (``u = sqrt(herd) z``), since the
     posterior of ``herd`` reaches close to zero.
     """
-    design, _, parsed = glmm_design(formula, data, "binomial")
+    if family not in ("binomial", "poisson"):
+        raise ValueError(f"family must be 'binomial' or 'poisson', not {family!r}")
+    design, _, parsed = glmm_design(formula, data, family)
+    offset = design.offset
+    if drop_offset and np.any(offset != 0):
+        warnings.warn("MCMCglmm ignores offset() terms; the offset is dropped as MCMCglmm "
+                      "drops it (drop_offset=False keeps it)", UserWarning, stacklevel=2)
+        offset = np.zeros_like(offset)
     if len(design.blocks) != 1 or design.blocks[0].n_columns != 1:
         raise FormulaError(f"{formula!r}: the multinomial2 model here takes exactly one "
                            "scalar random term such as (1 | g)")
     block = design.blocks[0]
     group = parsed.random[0].group_name
-    trials = design.weights
-    successes = np.rint(design.y * trials)
+
     coords = {"fixed": design.fixed_names, "level": block.levels, "obs": np.arange(design.n)}
     with pm.Model(coords=coords) as model:
         b = pm.Normal("b", 0.0, np.sqrt(fixed_variance), dims="fixed")
@@ -123,31 +136,35 @@ def mcmcglmm_binomial_model(formula: str, data: pd.DataFrame, nu: float = 0.002,
         z = pm.Normal("z", 0.0, 1.0, dims="level")
         u = pm.Deterministic("u", pm.math.sqrt(variance) * z, dims="level")
         e = pm.Normal("e", 0.0, np.sqrt(residual_variance), dims="obs")
-        eta = design.offset + pm.math.dot(design.X, b) + u[block.codes] * block.raw[:, 0] + e
-        pm.Binomial("y", n=trials, logit_p=eta, observed=successes, dims="obs")
+        eta = offset + pm.math.dot(design.X, b) + u[block.codes] * block.raw[:, 0] + e
+        if family == "binomial":
+            pm.Binomial("y", n=design.weights, logit_p=eta,
+                        observed=np.rint(design.y * design.weights), dims="obs")
+        else:
+            pm.Poisson("y", mu=pm.math.exp(eta), observed=design.y, dims="obs")
     model.group_name = group
     return model
 
 
-def mcmcglmm_binomial_fit(formula: str, data: pd.DataFrame, draws: int = 1000,
-                          tune: int = 1000, chains: int = 4, seed: int = 20232023,
-                          **prior) -> BayesFit:
-    """Fit :func:`mcmcglmm_binomial_model` (``prior`` passes ``nu``, ``V``,
-    ``residual_variance``) with nutpie; the summary is in MCMCglmm's layout: the
+def mcmcglmm_glmm_fit(formula: str, data: pd.DataFrame, family: str = "binomial",
+                      draws: int = 1000, tune: int = 1000, chains: int = 4,
+                      seed: int = 20232023, **options) -> BayesFit:
+    """Fit :func:`mcmcglmm_glmm_model` (``options`` passes ``drop_offset``, ``nu``,
+    ``V``, ``residual_variance``) with nutpie; the summary is in MCMCglmm's layout: the
     G-structure, the fixed ``units`` (coda gives a constant chain an ESS of 0) and the
     location effects."""
-    model = mcmcglmm_binomial_model(formula, data, **prior)
+    model = mcmcglmm_glmm_model(formula, data, family, **options)
     # smaller steps: at nutpie's default 0.8 about 1% of the transitions diverge where
     # the inverse-gamma prior walls off the herd variance near zero
     idata = sample_nutpie(model, draws, tune, chains, seed, target_accept=0.9)
-    units = prior.get("residual_variance", 1.0)
+    units = options.get("residual_variance", 1.0)
     idata.posterior.attrs["residual_variance"] = units
-    table = mcmcglmm_table(mcmcglmm_binomial_draws(idata, model.group_name))
+    table = mcmcglmm_table(mcmcglmm_glmm_draws(idata, model.group_name))
     fixed_units = pd.DataFrame([[units] * 3 + [0.0]], index=["units"], columns=table.columns)
     return BayesFit(idata, pd.concat([table.iloc[:1], fixed_units, table.iloc[1:]]))
 
 
-def mcmcglmm_binomial_draws(idata, group: str) -> dict[str, np.ndarray]:
+def mcmcglmm_glmm_draws(idata, group: str) -> dict[str, np.ndarray]:
     """The draws (chain x draw) of the group variance, then of the location effects."""
     post = idata.posterior
     draws = {group: post[group].values}
@@ -161,7 +178,7 @@ def c2_rescaled(fit: BayesFit, group: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     variances by ``1 + c2 units``; each summarised as coda's ``summary`` (mean, SD,
     quantiles)."""
     units = fit.idata.posterior.attrs["residual_variance"]
-    draws = mcmcglmm_binomial_draws(fit.idata, group)
+    draws = mcmcglmm_glmm_draws(fit.idata, group)
     factor = 1 + C2 * units
     location = {name: x / np.sqrt(factor) for name, x in draws.items() if name != group}
     variances = {group: draws[group] / factor,
