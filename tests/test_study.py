@@ -4,7 +4,9 @@ Small designs and few replicates, so the file runs in well under a minute."""
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -89,6 +91,28 @@ def test_generator_options_and_errors():
         simulate(offset=(0, 2))
     with pytest.raises(ValueError, match="unknown scenario 'nope'"):
         get_scenario("nope")
+
+
+# --- the methods ------------------------------------------------------------------------------
+
+def test_laplace_sd_interval_is_glmmtmbs_wald_interval():
+    """The Laplace SD's interval: glmmTMB's confint(method = "wald") on sim_data
+    (tests/reference/simdata_glmmTMB_sd_interval.R), to 1e-5 relative; the SE of log(SD)
+    comes from the Hessian of our deviance, a numerical one (1e-6 steps)."""
+    r = json.loads((Path(__file__).parent / "reference" / "simdata_glmmTMB_sd_interval.json")
+                   .read_text())
+    sim = companion.load_dataset("sim_data")
+    estimate, se, lower, upper = study.FITTERS["laplace"](sim, "poisson")["sd_g"]
+    assert estimate == pytest.approx(r["sd"], rel=1e-5)
+    assert se / estimate == pytest.approx(r["log_sd_se"], rel=1e-5)
+    assert (lower, upper) == pytest.approx((r["lower"], r["upper"]), rel=1e-5)
+
+
+def test_aghq_sd_interval_and_none_for_pql():
+    sim = companion.load_dataset("sim_data")
+    _, se, lower, upper = study.FITTERS["aghq"](sim, "poisson")["sd_g"]
+    assert lower < 0.6417329 < upper and se == pytest.approx(0.0908, abs=5e-4)
+    assert np.isnan(study.FITTERS["pql"](sim, "poisson")["sd_g"][2])
 
 
 # --- the study -------------------------------------------------------------------------------
@@ -202,9 +226,9 @@ def test_summary_and_figure(four_reps):
     assert lap["rmse"] == pytest.approx(np.sqrt(((est["estimate"] - 0.2) ** 2).mean()))
     covered = (est["lower"] <= 0.2) & (0.2 <= est["upper"])
     assert lap["coverage"] == pytest.approx(covered.mean())
-    # the SD has an interval from REML and INLA only
+    # the SD has an interval from every method but PQL and GEE (which has no SD)
     sd = table[table["parameter"] == "sd_g"].set_index("method")
-    assert sd["coverage"].notna().tolist() == [m in ("reml", "inla") for m in sd.index]
+    assert sd["coverage"].notna().tolist() == [m not in ("pql", "gee") for m in sd.index]
     assert set(study.timing(four_reps)["method"]) == set(study.METHODS)
     fig = study.plot_study(table)
     assert len(fig.axes) == 8

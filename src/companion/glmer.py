@@ -129,8 +129,9 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
     if prior:
         objective = _with_wishart_prior(deviance)
     lower = deviance.lower_bounds()
-    record = minimize_deviance(objective, deviance.start(), lower)
-    H = hessian(objective, record.final, record.gradient, deviance.exact_gradient)
+    record = minimize_deviance(objective, _start(design, fam, deviance, prior), lower)
+    values = deviance if objective == deviance.value_and_gradient else None
+    H = hessian(objective, record.final, record.gradient, deviance.exact_gradient, values)
     _newton_polish(objective, record, lower, H)
     warn_if_separated(design.X, design.y, design.weights, design.fixed_names,
                       deviance.split(record.final)[1], fam.name)
@@ -142,6 +143,19 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
         H = hessian(inner.value_and_gradient, point, inner.value_and_gradient(point)[1],
                     inner.exact_gradient)
     return _result(formula, data, deviance, H, record, prior)
+
+
+def _start(design, fam, deviance, prior) -> np.ndarray:
+    """Quadrature's numerical gradients are costly: start it at the Laplace optimum, which
+    has exact gradients and lies close by (on sim_data 6 iterations instead of 23)."""
+    start = deviance.start()
+    if deviance.nagq == 1 or prior or not isinstance(deviance, LaplaceDeviance):
+        return start
+    laplace = LaplaceDeviance(design, fam, 1)
+    if not laplace.exact_gradient:
+        return start
+    return minimize_deviance(laplace.value_and_gradient, start,
+                             laplace.lower_bounds()).final
 
 
 def _newton_polish(objective, record, lower, H) -> None:
@@ -193,10 +207,12 @@ def _with_wishart_prior(deviance: LaplaceDeviance):
     return objective
 
 
-def hessian(objective, x: np.ndarray, gradient: np.ndarray, exact: bool) -> np.ndarray:
+def hessian(objective, x: np.ndarray, gradient: np.ndarray, exact: bool,
+            values=None) -> np.ndarray:
     """The Hessian of the objective at ``x``: forward differences of the gradient when it
     is exact (relative error about the step, 1e-6), otherwise central second differences
-    of the values (step 1e-4, error about 1e-8)."""
+    of the values (step 1e-4, error about 1e-8), from ``values(x)`` when given (the
+    criterion alone, without the numerical gradient ``objective`` would compute)."""
     n = len(x)
     out = np.zeros((n, n))
     if exact:
@@ -206,7 +222,9 @@ def hessian(objective, x: np.ndarray, gradient: np.ndarray, exact: bool) -> np.n
             up[i] += h
             out[:, i] = (objective(up)[1] - gradient) / h
         return (out + out.T) / 2
-    return value_hessian(lambda point: objective(point)[0], x)
+    if values is None:
+        return value_hessian(lambda point: objective(point)[0], x)
+    return value_hessian(values, x)
 
 
 def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
@@ -242,6 +260,8 @@ def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
         fixef=pd.Series(beta, index=names, name="fixef"), vcov=vcov,
         varcorr=_glmm_varcorr(design, deviance.layout, theta, sigma, fam),
         sigma=sigma, theta=pd.Series(theta, index=theta_names(design), name="theta"),
+        vcov_theta=pd.DataFrame(vcov_all[:k, :k], index=theta_names(design),
+                                columns=theta_names(design)),
         loglik=loglik, n_params=len(phi), nobs=design.n,
         ngroups={b.group: b.n_levels for b in design.blocks},
         ranef=ranef, condvar=condvar,

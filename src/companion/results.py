@@ -57,6 +57,7 @@ class MixedModelResult:
     prior_deviance: float | None = None  # penalized (blme) fits
     iterations: int | None = None  # outer iterations (PQL)
     vcov_conditional: pd.DataFrame | None = None  # REML-Laplace: given theta (mgcv's Vp)
+    vcov_theta: pd.DataFrame | None = None  # GLMMs: theta's, from the deviance's Hessian
     vcomp: pd.DataFrame | None = None  # REML-Laplace: gam.vcomp's SDs and intervals
     gam_summary: dict | None = None  # REML-Laplace: summary.gam's edf, R-sq.(adj), ...
     residual_df: int | None = None  # when not nobs - n_params (glmmTMB's REML)

@@ -1,34 +1,14 @@
 """A simulation study of the chapter's GLMM fitting methods (section 8.4, made repeatable).
 
 Each replicate draws a data set from a scenario (:mod:`companion.simulate`) with its own
-seed, ``numpy.random.SeedSequence(seed).spawn(reps)[rep]``, and fits it with every method:
-
-========  ============================================================================
-laplace   ``companion.glmer`` (Laplace approximation, lme4's default)
-aghq      ``companion.glmer(..., nagq=11)`` (adaptive Gauss-Hermite quadrature)
-pql       ``companion.glmmpql`` (MASS::glmmPQL)
-reml      ``companion.glmer_reml`` (restricted Laplace; glmmTMB REML = TRUE, mgcv)
-gee       statsmodels ``GEE`` with an exchangeable working correlation
-inla      ``companion.inla`` (nested Laplace, R-INLA's default priors)
-========  ============================================================================
+seed, ``numpy.random.SeedSequence(seed).spawn(reps)[rep]``, and fits it with every method
+of :mod:`companion.study_methods` (Laplace, AGHQ, PQL, REML, GEE, INLA).
 
 :func:`run_study` returns one row per replicate, method and parameter (``(Intercept)``,
-``x1``, ``x2`` and ``sd_g``, the random-intercept SD): the estimate, its standard error
-(INLA: the posterior SD), a 95% interval (Wald for the likelihood methods, a credible
-interval for INLA, gam.vcomp's interval for the REML SD), the fit time and any error or
-warnings. A failing fit is recorded, never fatal. :func:`summarise` gives bias, RMSE and
-coverage with Monte Carlo standard errors; :func:`plot_study` draws them.
-
-What is estimated where:
-
-* Laplace, AGHQ and PQL give no interval for the SD (lme4's profile intervals are not
-  implemented for GLMMs here), so its coverage is missing.
-* INLA's SD is the posterior median ``1 / sqrt(median precision)``, its interval the
-  transformed precision quantiles, its "SE" the delta-method posterior SD.
-* GEE estimates the *population-averaged* coefficients and no SD. Its ``truth`` is the
-  marginal parameter: for the log link the intercept is ``b0 + sd^2 / 2`` (exact), the
-  slopes unchanged; for the logit link every coefficient is ``b / sqrt(1 + c^2 sd^2)``,
-  ``c = 16 sqrt(3) / (15 pi)`` (Zeger, Liang & Albert 1988; an approximation).
+``x1``, ``x2`` and ``sd_g``, the random-intercept SD): the true value, the estimate, its
+standard error (INLA: the posterior SD), a 95% interval, the fit time and any error or
+warnings. A failing fit is recorded, never fatal. :mod:`companion.study_summary` turns the
+rows into bias, RMSE and coverage with Monte Carlo standard errors, and a figure.
 
 Parallelism: joblib (loky processes) on the local cores with ``workers=K``, or a Dask
 cluster with ``scheduler="tcp://host:8786"`` (or a ``distributed.Client``). Every fit runs
@@ -41,116 +21,26 @@ computes only the replicates it lacks.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from companion.simulate import Scenario, get_scenario
+from companion.study_methods import FITTERS, METHODS, PARAMETERS, method_truth
+from companion.study_summary import plot_study, summarise, timing
 
-METHODS = ("laplace", "aghq", "pql", "reml", "gee", "inla")
-PARAMETERS = ("(Intercept)", "x1", "x2", "sd_g")
-FORMULA = "y ~ x1 + x2 + (1 | g)"
+__all__ = ["COLUMNS", "FITTERS", "METHODS", "PARAMETERS", "load_results", "plot_study",
+           "run_replicate", "run_study", "summarise", "timing"]
+
 COLUMNS = ["scenario", "seed", "rep", "method", "parameter", "truth", "estimate", "se",
            "lower", "upper", "seconds", "error", "warnings"]
 _STRINGS = ["scenario", "method", "parameter", "error", "warnings"]
 _FORMATS = {".parquet": "parquet", ".csv": "csv", ".pkl": "pickle", ".pickle": "pickle"}
-Z = stats.norm.ppf(0.975)
-
-
-# --- one fit per method: a dict parameter -> (estimate, se, lower, upper) ----------------
-
-def _wald(fixef: pd.Series, se: pd.Series) -> dict[str, tuple]:
-    return {name: (float(fixef[name]), float(se[name]), float(fixef[name] - Z * se[name]),
-                   float(fixef[name] + Z * se[name])) for name in fixef.index}
-
-
-def _group_sd(fit) -> float:
-    row = fit.varcorr[fit.varcorr["group"] == "g"]
-    return float(row["sdcor"].iloc[0])
-
-
-def _fit_glmer(data, family, nagq=1):
-    from companion.glmer import glmer
-
-    fit = glmer(FORMULA, data, family=family, nagq=nagq, offset=np.log(data["o"].to_numpy()))
-    return {**_wald(fit.fixef, fit.se), "sd_g": (_group_sd(fit), np.nan, np.nan, np.nan)}
-
-
-def _fit_pql(data, family):
-    from companion.pql import glmmpql
-
-    fit = glmmpql(FORMULA, data, family=family, offset=np.log(data["o"].to_numpy()))
-    return {**_wald(fit.fixef, fit.se), "sd_g": (_group_sd(fit), np.nan, np.nan, np.nan)}
-
-
-def _fit_reml(data, family):
-    from companion.glmm_reml import glmer_reml
-
-    fit = glmer_reml(FORMULA, data, family=family, offset=np.log(data["o"].to_numpy()))
-    sd = (_group_sd(fit), np.nan, np.nan, np.nan)
-    if fit.vcomp is not None and len(fit.vcomp):
-        row = fit.vcomp.iloc[0]
-        sd = (float(row["std.dev"]), np.nan, float(row["lower"]), float(row["upper"]))
-    return {**_wald(fit.fixef, fit.se), "sd_g": sd}
-
-
-def _fit_gee(data, family):
-    import statsmodels.api as sm
-
-    fam = sm.families.Poisson() if family == "poisson" else sm.families.Binomial()
-    exog = pd.DataFrame({"(Intercept)": 1.0, "x1": data["x1"], "x2": data["x2"]})
-    model = sm.GEE(data["y"].astype(float), exog, groups=data["g"].cat.codes.to_numpy(),
-                   family=fam, cov_struct=sm.cov_struct.Exchangeable(),
-                   offset=np.log(data["o"].to_numpy()))
-    fit = model.fit()
-    return {**_wald(fit.params, fit.bse), "sd_g": (np.nan, np.nan, np.nan, np.nan)}
-
-
-def _fit_inla(data, family):
-    from companion.inla import inla
-
-    ntrials = np.ones(len(data)) if family == "binomial" else None
-    fit = inla(FORMULA, data, family=family, ntrials=ntrials,
-               offset=np.log(data["o"].to_numpy()))
-    out = {name: (float(row["mean"]), float(row["sd"]), float(row["0.025quant"]),
-                  float(row["0.975quant"])) for name, row in fit.fixed.iterrows()}
-    prec = fit.hyperpar.iloc[0]  # "Precision for g"
-    sd_post = prec["sd"] / (2 * prec["mean"] ** 1.5)  # delta method, SD = precision^-1/2
-    out["sd_g"] = (float(prec["0.5quant"] ** -0.5), float(sd_post),
-                   float(prec["0.975quant"] ** -0.5), float(prec["0.025quant"] ** -0.5))
-    return out
-
-
-FITTERS: dict[str, Callable] = {
-    "laplace": lambda data, family: _fit_glmer(data, family, 1),
-    "aghq": lambda data, family: _fit_glmer(data, family, 11),
-    "pql": _fit_pql,
-    "reml": _fit_reml,
-    "gee": _fit_gee,
-    "inla": _fit_inla,
-}
-
-
-def method_truth(scenario: Scenario, method: str) -> dict[str, float]:
-    """The values a method estimates: the scenario's, except GEE's marginal coefficients."""
-    truth = scenario.truth()
-    if method != "gee":
-        return truth
-    s2 = scenario.sd**2
-    names = ["(Intercept)", "x1", "x2"]
-    if scenario.family == "poisson":
-        marginal = {**{n: truth[n] for n in names}, "(Intercept)": truth["(Intercept)"] + s2 / 2}
-    else:
-        c = 16 * math.sqrt(3) / (15 * math.pi)
-        marginal = {n: truth[n] / math.sqrt(1 + c**2 * s2) for n in names}
-    return {**marginal, "sd_g": np.nan}
 
 
 # --- one replicate ------------------------------------------------------------------------
@@ -397,90 +287,3 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return int(value)
-
-
-# --- summaries ---------------------------------------------------------------------------
-
-def summarise(results: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Per scenario, method and parameter: bias, empirical SE, RMSE and the coverage of the
-    95% intervals, each with its Monte Carlo SE (Morris, White & Crowther 2019), the mean
-    model SE, the mean time per fit and the counts of fits, failures and warnings."""
-    del level  # the intervals are stored at 95%
-    rows = []
-    order = {m: i for i, m in enumerate(METHODS)}
-    for (scen, method, parameter), part in results.groupby(
-            ["scenario", "method", "parameter"], sort=False):
-        failed = part["error"] != ""
-        ok = part[~failed & part["estimate"].notna()]
-        n = len(ok)
-        err = ok["estimate"] - ok["truth"]
-        bias = err.mean() if n else np.nan
-        emp_se = ok["estimate"].std(ddof=1) if n > 1 else np.nan
-        mse = (err**2).mean() if n else np.nan
-        rmse = math.sqrt(mse) if n else np.nan
-        if n > 1:
-            mse_mcse = math.sqrt(((err**2 - mse) ** 2).sum() / (n * (n - 1)))
-            rmse_mcse = mse_mcse / (2 * rmse) if rmse > 0 else np.nan
-        else:
-            rmse_mcse = np.nan
-        intervals = ok[ok["lower"].notna() & ok["upper"].notna()]
-        n_int = len(intervals)
-        if n_int:
-            covered = (intervals["lower"] <= intervals["truth"]) & (
-                intervals["truth"] <= intervals["upper"])
-            coverage = float(covered.mean())
-            coverage_mcse = math.sqrt(coverage * (1 - coverage) / n_int)
-        else:
-            coverage = coverage_mcse = np.nan
-        rows.append({
-            "scenario": scen, "method": method, "parameter": parameter,
-            "truth": float(part["truth"].iloc[0]), "n_reps": part["rep"].nunique(),
-            "n_ok": n, "n_failed": int(failed.sum()),
-            "n_warned": int((part["warnings"] != "").sum()),
-            "mean": ok["estimate"].mean() if n else np.nan,
-            "bias": bias, "bias_mcse": emp_se / math.sqrt(n) if n > 1 else np.nan,
-            "emp_se": emp_se, "model_se": ok["se"].mean() if ok["se"].notna().any() else np.nan,
-            "rmse": rmse, "rmse_mcse": rmse_mcse,
-            "coverage": coverage, "coverage_mcse": coverage_mcse, "n_intervals": n_int,
-            "seconds_per_fit": part["seconds"].mean(),
-        })
-    table = pd.DataFrame(rows)
-    if len(table):
-        table["_m"] = table["method"].map(order).fillna(len(order))
-        table["_p"] = table["parameter"].map({p: i for i, p in enumerate(PARAMETERS)})
-        table = table.sort_values(["scenario", "_m", "_p"]).drop(columns=["_m", "_p"])
-    return table.reset_index(drop=True)
-
-
-def timing(results: pd.DataFrame) -> pd.DataFrame:
-    """Seconds per fit by method (each fit is repeated over the parameter rows)."""
-    fits = results.drop_duplicates(["scenario", "rep", "method"])
-    return (fits.groupby(["scenario", "method"], sort=False)["seconds"]
-            .agg(["mean", "median", "min", "max", "count"]).reset_index())
-
-
-def plot_study(summary: pd.DataFrame, parameters: Sequence[str] = PARAMETERS):
-    """Bias (with +-2 Monte Carlo SE) and coverage (with +-2 MCSE, the 95% line) of each
-    parameter, by method: one row of panels per measure, one column per parameter."""
-    import matplotlib.pyplot as plt
-
-    parameters = [p for p in parameters if p in set(summary["parameter"])]
-    fig, axes = plt.subplots(2, len(parameters), figsize=(3.2 * len(parameters), 5.5),
-                             squeeze=False, sharey="row")
-    for j, parameter in enumerate(parameters):
-        part = summary[summary["parameter"] == parameter]
-        y = np.arange(len(part))
-        for i, (measure, mcse, ref) in enumerate((("bias", "bias_mcse", 0.0),
-                                                  ("coverage", "coverage_mcse", 0.95))):
-            ax = axes[i, j]
-            ax.errorbar(part[measure], y, xerr=2 * part[mcse].fillna(0), fmt="o",
-                        color="C0" if i == 0 else "C1", capsize=3)
-            ax.axvline(ref, color="grey", lw=1, ls="--")
-            ax.set_yticks(y, part["method"])
-            ax.set_title(f"{parameter}: {measure}", fontsize=10)
-            if i == 1:
-                ax.set_xlim(min(0.5, np.nanmin(part[measure].to_numpy(), initial=0.95) - 0.05),
-                            1.0)
-    fig.suptitle(f"Simulation study: {', '.join(map(str, summary['scenario'].unique()))}")
-    fig.tight_layout()
-    return fig
