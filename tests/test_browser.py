@@ -23,7 +23,8 @@ REPO = "mixed-models-companion/mixed-models-companion"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Figures each notebook page must show; a new page must add its count here.
 EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6, "book/lmm": 5,
-                    "book/glmm": 2, "book/nlmm": 2, "book/exercises/index": 0,
+                    "book/glmm": 2, "book/nlmm": 2, "book/simulation": 4,
+                    "book/summary": 1, "book/exercises/index": 0,
                     "book/exercises/plantgrowth": 1, "book/exercises/epil": 1,
                     "book/exercises/puromycin": 2, "book/exercises/volcano": 2,
                     "book/exercises/topo": 1}

@@ -229,3 +229,22 @@ def test_mcla_bad_input(sim):
         mcla(FORMULA, sim, m=5)
     with pytest.raises(ValueError, match="replicates"):
         mcla(FORMULA, sim, replicates=0)
+
+
+# --- MASS::glmmPQL with an offset (not in the chapter; R run locally) --------------------
+
+def test_glmmpql_with_offset_matches_mass(sim):
+    """tests/reference/simdata_glmmPQL.R; glmmPQL converges tightly (its lme fits to
+    nlme's defaults), so 1e-6 relative, as for cbpp's PQL fit."""
+    import json
+    from pathlib import Path
+
+    r = json.loads((Path(__file__).parent / "reference" / "simdata_glmmPQL.json").read_text())
+    fit = companion.glmmpql(FORMULA, sim, family="poisson")
+    np.testing.assert_allclose(fit.fixef[NAMES], _vector(r["fixef"]), rtol=1e-6)
+    np.testing.assert_allclose(fit.se[NAMES], _vector(r["fixef_se"]), rtol=1e-6)
+    assert fit.varcorr.sdcor.iloc[0] == pytest.approx(r["sd_g"], rel=1e-6)
+    assert fit.sigma == pytest.approx(r["sigma"], rel=1e-6)
+    no_offset = companion.glmmpql("y ~ x1 + x2 + (1 | g)", sim, family="poisson")
+    assert no_offset.fixef["(Intercept)"] == pytest.approx(r["without_offset_intercept"],
+                                                           rel=1e-6)

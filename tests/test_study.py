@@ -280,3 +280,18 @@ def test_cli_errors(tmp_path, capsys):
         main(["simulate", "--scenario", "chapter", "--reps", "many", "--out", out])
     with pytest.raises(SystemExit):  # --out is required
         main(["simulate", "--scenario", "chapter", "--reps", "2"])
+
+
+def test_marginal_mean_of_the_figure():
+    """The marginal-vs-conditional figure's average over groups: exact for the log link
+    (exp(eta + sd^2 / 2)), and the logit link's attenuation approximation to 1%."""
+    from companion.plots_simulation import marginal_mean, marginal_vs_conditional
+
+    eta = np.linspace(-2, 2, 9)
+    np.testing.assert_allclose(marginal_mean(eta, 0.5, "log"), np.exp(eta + 0.125), rtol=1e-12)
+    c = 16 * np.sqrt(3) / (15 * np.pi)
+    approx = 1 / (1 + np.exp(-eta / np.sqrt(1 + c**2 * 1.5**2)))
+    np.testing.assert_allclose(marginal_mean(eta, 1.5, "logit"), approx, atol=0.01)
+    axes = marginal_vs_conditional([("a", "log", 0.5, 0.3, 0.5), ("b", "logit", 0.5, 0.8, 1.5)])
+    assert axes.shape == (1, 2) and axes[0, 0].get_yscale() == "log"
+    matplotlib.pyplot.close("all")

@@ -153,10 +153,11 @@ def profile_curve(values, deviance, ax=None, xlabel="", ylabel="REML criterion")
     return ax
 
 
-def estimates_by_method(table: pd.DataFrame, ncols: int = 3):
+def estimates_by_method(table: pd.DataFrame, ncols: int = 3, truth: dict | None = None):
     """One panel per quantity: each method's estimate as a point with its 95% interval.
     ``table`` has columns ``method``, ``quantity``, ``estimate``, ``low`` and ``high``
-    (``low``/``high`` may be NaN where a method gives no interval)."""
+    (``low``/``high`` may be NaN where a method gives no interval); ``truth`` maps
+    quantities to true values, drawn as dashed lines (simulated data)."""
     quantities = list(dict.fromkeys(table["quantity"]))
     methods = list(dict.fromkeys(table["method"]))
     nrows = -(-len(quantities) // ncols)
@@ -170,6 +171,8 @@ def estimates_by_method(table: pd.DataFrame, ncols: int = 3):
         errors = np.vstack([part["estimate"] - part["low"], part["high"] - part["estimate"]])
         ax.errorbar(part["estimate"], y, xerr=np.nan_to_num(errors.astype(float)), fmt="o",
                     ms=4, color="C0", ecolor="C0", elinewidth=1.2, capsize=2)
+        if truth is not None and quantity in truth:
+            ax.axvline(truth[quantity], color="grey", ls="--", lw=1)
         ax.set_title(quantity, fontsize="medium")
         ax.grid(alpha=0.3)
     axes[0, 0].set_yticks(range(len(methods)), methods)

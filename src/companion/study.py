@@ -162,7 +162,13 @@ class _JoblibBackend:
                                  for r, s in jobs)
 
     def close(self):
+        """End the run and stop joblib's worker processes, which would otherwise stay
+        alive (each holding its imports) in case another parallel call comes."""
+        from joblib.externals.loky import get_reusable_executor
+
         self.parallel.__exit__(None, None, None)
+        if self.parallel.n_jobs != 1:
+            get_reusable_executor().shutdown(wait=True)
 
 
 class _DaskBackend:
