@@ -152,6 +152,15 @@ def test_sim_data_offset_laplace_and_quadrature(sim):
                                 offset=offset, nagq=11), "simdata_glmer_agq11", 2e-5)
 
 
+def test_sim_data_bglmer(sim):
+    """8.4.9: blme's default Wishart prior; the x1 and x2 SEs as for the Laplace fit."""
+    fit = companion.bglmer("y ~ x1 + x2 + offset(log(o)) + (1 | g)", sim, family="poisson")
+    check_tight(fit, "simdata_bglmer_default", 2e-5, se_rtol=1e-3)
+    r = load("simdata_bglmer_default")
+    assert fit.prior_deviance == pytest.approx(1.2531, abs=5e-5)  # the chapter's printout
+    assert fit.loglik == pytest.approx(r["tight_optimum"]["logLik"], rel=1e-9)
+
+
 def _central(fun, x, h=1e-6):
     return np.array([(fun(x + h * e) - fun(x - h * e)) / (2 * h) for e in np.eye(len(x))])
 
