@@ -18,7 +18,6 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-import companion
 from companion import bayes
 from companion.compare import chapter_table
 from companion.formula import FormulaError
@@ -40,10 +39,6 @@ _MCMCGLMM = chapter_table("sleepstudy_mcmcglmm").drop(index="units")
 MCMCGLMM_R = {row: (v["post.mean"], v["eff.samp"], 2 if row.endswith(".Subject") else 3)
               for row, v in _MCMCGLMM.iterrows()}
 
-
-@pytest.fixture(scope="module")
-def sleepstudy():
-    return companion.load_dataset("sleepstudy")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 import companion
-from reference import load, matrix
+from reference import load, matrix, values
 
 EPIL = "y ~ lbase * trt + lage + V4 + (1 | subject)"
 MICMEN = "rate ~ SSmicmen(conc, Vm, K)"
@@ -28,13 +28,6 @@ ON_VM_K = ('rate ~ (Vm + delV * (state == "treated")) * conc / '
            '(K + delK * (state == "treated") + conc)')
 
 
-def values(entry) -> np.ndarray:
-    return np.array(list(entry.values()), dtype=float)
-
-
-@pytest.fixture(scope="module")
-def plant():
-    return companion.load_dataset("PlantGrowth")
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +40,6 @@ def plant_re(plant):
     return companion.lmer("weight ~ 1 + (1 | group)", plant)
 
 
-@pytest.fixture(scope="module")
-def epil():
-    return companion.load_dataset("epil")
-
-
-@pytest.fixture(scope="module")
-def puromycin():
-    return companion.load_dataset("Puromycin")
 
 
 @pytest.fixture(scope="module")

@@ -161,10 +161,6 @@ def test_unsupported_random_effects_are_a_clear_error(sleep, formula):
 CBPP = "incidence ~ period + (1 | herd)"
 
 
-@pytest.fixture(scope="module")
-def cbpp():
-    return companion.load_dataset("cbpp")
-
 
 @pytest.fixture(scope="module")
 def cbpp_fit(cbpp):
@@ -260,11 +256,10 @@ def test_non_gaussian_takes_one_random_intercept(cbpp, formula):
         inla(formula, cbpp, family="binomial", ntrials="size")
 
 
-def test_sim_data_poisson_matches_the_chapter():
+def test_sim_data_poisson_matches_the_chapter(sim):
     """8.4.12, ``inla(y ~ x1 + x2 + f(g, model = "iid"), E = o, family = "poisson")``: every
     printed number to half a unit of its last printed digit (three decimals for the fixed
     effects and the precision's sd, two for the other precision summaries)."""
-    sim = companion.load_dataset("sim_data")
     fit = inla("y ~ x1 + x2 + (1 | g)", sim, family="poisson",
                offset=np.log(sim["o"].to_numpy()))
     chapter = chapter_table("simdata_inla")

@@ -7,15 +7,13 @@ default optimum (variance table, random effects, fitted values) are compared at 
 tolerance set by how far that optimum is from the tight one (stated per test).
 """
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import companion
-from reference import load, matrix
+from reference import load, load_local, matrix
 
 RTOL = 1e-6
 
@@ -188,7 +186,6 @@ def test_profile_intervals_of_an_intercept_only_model():
     at 1e-4, since lme4 interpolates its profile with splines."""
     fit = companion.lmer("weight ~ 1 + (1 | group)", companion.load_dataset("PlantGrowth"))
     ci = fit.confint(method="profile")
-    r = json.loads((Path(__file__).parent / "reference"
-                    / "plantgrowth_lmer_confint.json").read_text())
+    r = load_local("plantgrowth_lmer_confint")
     np.testing.assert_allclose(ci.to_numpy(), np.column_stack([r["lower"], r["upper"]]),
                                rtol=1e-4, atol=1e-8)

@@ -14,24 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import companion
 from companion.nlme import nlme
 from companion.nlme_fit import NlmeError, PnlsError
 from companion.optimize import ConvergenceWarning
-from reference import load, matrix
+from reference import load, matrix, values
 
 RTOL = 1e-6
 MODEL = "height ~ SSasymp(age, Asym, R0, lrc)"
 START = {"Asym": 103, "R0": -8.5, "lrc": -3.3}
 
 
-def values(entry) -> np.ndarray:
-    return np.array(list(entry.values()), dtype=float)
-
-
-@pytest.fixture(scope="module")
-def loblolly():
-    return companion.load_dataset("Loblolly")
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,12 @@ curvature).
 import numpy as np
 import pytest
 
-import companion
 from companion.nlmer import nlmer
 from reference import load
 
 FORMULA = "height ~ SSasymp(age, Asym, R0, lrc) ~ (Asym + R0 + lrc) + (Asym | Seed)"
 START = {"Asym": 103, "R0": -8.5, "lrc": -3.3}
 
-
-@pytest.fixture(scope="module")
-def loblolly():
-    return companion.load_dataset("Loblolly")
 
 
 @pytest.fixture(scope="module")

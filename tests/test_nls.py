@@ -16,7 +16,7 @@ from scipy import stats
 
 import companion
 from companion.nls import NlsResult, nls
-from reference import load
+from reference import load, values
 
 MICMEN = "rate ~ SSmicmen(conc, Vm, K)"
 ON_VM = 'rate ~ (Vm + delV * (state == "treated")) * conc/(K + conc)'
@@ -24,10 +24,6 @@ ON_VM_K = ('rate ~ (Vm + delV * (state == "treated")) * conc/'
            '(K + delK * (state == "treated") + conc)')
 PLAIN = "rate ~ Vm * conc / (K + conc)"
 
-
-@pytest.fixture(scope="module")
-def puromycin():
-    return companion.load_dataset("Puromycin")
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +44,6 @@ def all_fits(puromycin, seed329):
                                                dict(Vm=160, delV=50, K=0.05, delK=0.01)),
     }
 
-
-def values(entry: dict) -> np.ndarray:
-    return np.array(list(entry.values()), dtype=float)
 
 
 NAMES = ["loblolly_nls_seed329", "puromycin_nls_treated", "puromycin_nls_untreated",

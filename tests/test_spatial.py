@@ -16,7 +16,6 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import cdist, pdist, squareform
 
-import companion
 from companion import spatial
 from companion import spatial_bayes as sb
 from companion.spatial import KrigingError, krige_fit
@@ -24,10 +23,6 @@ from reference import load
 
 RTOL = 1e-5
 
-
-@pytest.fixture(scope="module")
-def topo():
-    return companion.load_dataset("topo")
 
 
 @pytest.fixture(scope="module")
