@@ -35,18 +35,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from companion.intervals import Z95, sd_wald_log
 from companion.simulate import Scenario
 
 METHODS = ("laplace", "aghq", "pql", "reml", "gee", "inla")
 PARAMETERS = ("(Intercept)", "x1", "x2", "sd_g")
 FORMULA = "y ~ x1 + x2 + (1 | g)"
-Z = stats.norm.ppf(0.975)
+
 
 def _wald(fixef: pd.Series, se: pd.Series) -> dict[str, tuple]:
-    return {name: (float(fixef[name]), float(se[name]), float(fixef[name] - Z * se[name]),
-                   float(fixef[name] + Z * se[name])) for name in fixef.index}
+    return {name: (float(fixef[name]), float(se[name]), float(fixef[name] - Z95 * se[name]),
+                   float(fixef[name] + Z95 * se[name])) for name in fixef.index}
 
 
 def _group_sd(fit) -> float:
@@ -58,18 +58,8 @@ def _fit_glmer(data, family, nagq=1):
     from companion.glmer import glmer
 
     fit = glmer(FORMULA, data, family=family, nagq=nagq, offset=np.log(data["o"].to_numpy()))
-    return {**_wald(fit.fixef, fit.se), "sd_g": _sd_wald_log(fit)}
+    return {**_wald(fit.fixef, fit.se), "sd_g": sd_wald_log(fit)}
 
-
-def _sd_wald_log(fit) -> tuple:
-    """The SD (theta of a random intercept), its SE from the deviance's Hessian and a Wald
-    interval on the log scale, as glmmTMB's ``confint``; none at a zero SD."""
-    sd = _group_sd(fit)
-    se = float(np.sqrt(fit.vcov_theta.iloc[0, 0]))
-    if fit.is_singular or not np.isfinite(se):
-        return sd, np.nan, np.nan, np.nan
-    spread = np.exp(Z * se / sd)
-    return sd, se, sd / spread, sd * spread
 
 
 def _fit_pql(data, family):
