@@ -25,6 +25,7 @@ import pymc as pm
 from companion.bayes import BayesFit, brms_table, mcmcglmm_table, sample_nutpie
 from companion.formula import FormulaError
 from companion.glmer import glmm_design
+from companion.validate import check_model_data
 
 BRMS_LOGIT_SCALE = 2.5  # brms's Student-t(3, 0, 2.5) defaults when the link is not identity
 # Diggle et al.'s constant for the logit: E[logit^-1(x + e)] ~ logit^-1(x / sqrt(1 + c2 v))
@@ -46,6 +47,7 @@ def brms_glmm_model(formula: str, data: pd.DataFrame, family: str = "binomial") 
     """
     if family not in ("binomial", "poisson"):
         raise ValueError(f"family must be 'binomial' or 'poisson', not {family!r}")
+    check_model_data(data, formula=formula)
     model = bmb.Model(formula, data, family=family)
     model.set_priors(
         priors={"Intercept": bmb.Prior("StudentT", nu=3, mu=0, sigma=BRMS_LOGIT_SCALE)},

@@ -20,6 +20,7 @@ import pandas as pd
 import pymc as pm
 
 from companion.bayes import BayesFit, brms_default_priors, brms_table, sample_nutpie
+from companion.validate import check_model_data
 
 CHAPTER_PRIORS = {"Asym": (101.0, 0.1, 100.0, 102.0), "R0": (-8.0, 1.0, -10.0, None),
                   "lrc": (-3.0, 3.0, -9.0, None), "sigma": (3.0, 0.2, 0.0, None)}
@@ -30,6 +31,7 @@ def brms_asymptotic_model(data: pd.DataFrame, response: str = "height", covariat
     """The model above; ``priors`` maps each of Asym, R0, lrc, sigma to ``(mean, sd, lower,
     upper)`` of a (truncated) normal, the chapter's by default."""
     priors = CHAPTER_PRIORS | (priors or {})
+    check_model_data(data, [response, covariate])
     y = data[response].to_numpy(float)
     x = data[covariate].to_numpy(float)
     groups = pd.Categorical(data[group])

@@ -18,6 +18,7 @@ import pandas as pd
 import patsy
 
 from companion.formula import FormulaError, ParsedFormula, RandomTerm
+from companion.validate import check_model_data, require_data_frame, require_finite
 
 # Functions a formula may call, as R spells them.
 _FUNCTIONS = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log1p": np.log1p,
@@ -200,6 +201,7 @@ def _block(term: RandomTerm, data: pd.DataFrame) -> RandomBlock:
     matrix, names = model_matrix(term.expr, data)
     if matrix.shape[1] == 0:
         raise FormulaError(f"random term ({term.expr} | {term.group_name}) has no columns")
+    require_finite(matrix, f"the random term ({term.expr} | {term.group_name})")
     codes, levels = _grouping(data, term.group)
     if len(levels) < 2:
         raise FormulaError(f"grouping factor {term.group_name!r} has {len(levels)} level; a "
@@ -349,17 +351,21 @@ def formula_offset(offsets: tuple[str, ...], data: pd.DataFrame) -> np.ndarray:
 def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
                  offset=None) -> Design:
     """The matrices of the model, after the missing-value screen."""
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    require_data_frame(data)
     _check_columns(parsed, data)
+    check_model_data(data, _variables(parsed, data))
     rows = complete_rows(parsed, data, {"weights": weights, "offset": offset})
     kept = data.index.get_indexer(rows.index)
     y = response_vector(parsed, rows)
-    X, names, dropped = drop_aliased_columns(*model_matrix(parsed.fixed, rows))
+    require_finite(y, f"the response {parsed.response!r}")
+    X, names = model_matrix(parsed.fixed, rows)
+    require_finite(X, f"the fixed-effects model matrix of {parsed.fixed!r}")
+    X, names, dropped = drop_aliased_columns(X, names)
     total_offset = np.zeros(len(rows))
     if offset is not None:
         total_offset += np.asarray(offset, dtype=float)[kept]
     total_offset += formula_offset(parsed.offsets, rows)
+    require_finite(total_offset, "the offset")
     w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=float)[kept]
     if np.any(w <= 0) or not np.all(np.isfinite(w)):
         raise ValueError("weights must be finite and positive; drop the rows whose weight "

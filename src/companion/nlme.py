@@ -27,6 +27,7 @@ from companion.nlme_fit import Control, Problem, alternate
 from companion.nlme_lmm import CovarianceForm
 from companion.nlme_result import NlmeResult, Spec, build_result
 from companion.selfstart import parse_nonlinear
+from companion.validate import check_model_data
 
 
 def nlme(formula: str, data: pd.DataFrame, random: str | Sequence[str], groups: str,
@@ -119,6 +120,7 @@ def _model_frame(data, numeric: list[str], groups: str) -> pd.DataFrame:
     for column in numeric:
         if not pd.api.types.is_numeric_dtype(data[column]):
             raise TypeError(f"column {column!r} must be numeric, not {data[column].dtype}")
+    check_model_data(data, numeric)
     frame = data[[*dict.fromkeys([*numeric, groups])]]
     missing = frame.isna().sum()
     if missing.any():

@@ -27,6 +27,7 @@ from companion.optimize import (check_optimum, minimize_deviance, value_hessian,
                                 with_numerical_gradient)
 from companion.results import MixedModelResult, OptimizationRecord
 from companion.selfstart import NonlinearFormula, parse_nonlinear
+from companion.validate import check_model_data
 
 PNLS_TOL = 1e-12  # relative change of pwrss at which the modes are converged
 PNLS_MAX_ITER = 100
@@ -153,6 +154,7 @@ def nlmer(formula: str, data: pd.DataFrame, start: dict[str, float]) -> MixedMod
     missing = [c for c in (model.response, model.covariate, group) if c not in data.columns]
     if missing:
         raise ValueError(f"columns {missing} are not in the data")
+    check_model_data(data, [model.response, model.covariate])
     frame = data[[model.response, model.covariate, group]]
     if frame.isna().any().any():
         raise ValueError("the response, covariate or grouping column has missing values; "

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import linalg, stats
 
 from companion.selfstart import REGISTRY, parse_nonlinear
+from companion.validate import check_model_data
 
 DEFAULTS = {"maxiter": 50, "tol": 1e-5, "minFactor": 1 / 1024}  # R's nls.control
 TIGHT = 1e-10  # the relative offset we iterate on to
@@ -422,6 +423,7 @@ def _arrays(data: pd.DataFrame, names, label: str, check_missing: bool = False) 
         raise ValueError(f"{label} has no column(s) {missing}; its columns are "
                          f"{list(data.columns)}")
     if check_missing:
+        check_model_data(data, names)
         counts = data[list(dict.fromkeys(names))].isna().sum()
         if counts.any():
             raise ValueError(f"missing values in {counts[counts > 0].to_dict()}: drop those rows "

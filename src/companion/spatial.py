@@ -265,6 +265,8 @@ def _coordinates(table, columns: list[str], what: str):
 def _check_data(data: pd.DataFrame, response: str, coords: list[str]):
     if not isinstance(data, pd.DataFrame):
         raise KrigingError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if len(data) == 0:
+        raise KrigingError("the data frame has no rows: there is nothing to fit")
     if isinstance(coords, str):
         coords = [coords]
     coords = list(coords)
