@@ -25,10 +25,12 @@ from companion.formula import FormulaError
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 SAFETY = 4.0
 MAX_DIVERGENCES = 4  # 0.1% of the 4000 draws; the seeded runs have none
-# R-hat of 4 x 1000 draws: over seven seeds the largest brms value ranged 1.0035-1.011
-# (sd(Intercept), a scale with 18 groups); 1.015 keeps the check meaningful without
-# failing on another machine's floating-point path for this seed.
-MAX_RHAT = 1.015
+# R-hat is a check that the chains mixed, not a number to match: a fixed seed gives other
+# draws on another CPU, so the bound must hold for any seed. Over seven seeds of 4 x 1000
+# draws the largest brms value ranged 1.0035-1.011 (sd(Intercept), a scale with 18
+# groups); chains that failed to mix give 1.1 and more. 1.03 leaves a margin of three
+# times the largest seen excess on the one side and still catches a failure on the other.
+MAX_RHAT = 1.03
 
 # The chapter's printouts (companion/reference/chapter_printed.json).
 _BRMS = chapter_table("sleepstudy_brms")

@@ -93,13 +93,15 @@ def test_multinomial2_needs_one_scalar_term(cbpp):
 def test_brms_poisson_with_offset_matches_the_chapter(sim):
     """8.4.10 on sim_data. The intercept and the 25 well-estimated group effects trade off,
     so the chains mix slowly in brms's (non-centred) parametrisation: brms itself printed
-    R-hat 1.02 and a bulk ESS near 300 for the intercept. R-hat is held below 1.03 here;
-    the means' tolerance uses those printed ESS."""
+    R-hat 1.02 and a bulk ESS near 300 for the intercept, and 4 x 1000 draws gave R-hat
+    1.030 on one machine and under 1.03 on another. Drawing 4 x 4000 here multiplies the
+    ESS by about four, which brings R-hat near 1.005 for any seed, well inside the bound;
+    the means' tolerance uses our MCSE and the chapter's printed ESS."""
     formula = "y ~ x1 + x2 + (1 | g) + offset(log(o))"
     model = bayes_glmm.brms_glmm_model(formula, sim, family="poisson")
-    fit = bayes_glmm.brms_glmm_fit(formula, sim, family="poisson")
+    fit = bayes_glmm.brms_glmm_fit(formula, sim, family="poisson", draws=4000)
     assert_matches_brms(fit, bayes_glmm.brms_glmm_draws(model, fit.idata),
-                        chapter_table("simdata_brms"), max_rhat=1.03)
+                        chapter_table("simdata_brms"))
 
 
 def test_mcmcglmm_poisson_drops_the_offset_as_mcmcglmm_does(sim):

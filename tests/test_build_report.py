@@ -40,7 +40,18 @@ def test_markdown_flags_pages_over_target():
     text = build_report.render_markdown(report)
     assert "| book/ok | 3.0 | 180 | yes |" in text
     assert "| book/heavy | 3.0 | 2000 | NO |" in text
-    assert "| t | cold | 60.0 | 12.0 | 2 |" in text
+    assert "| t | cold | 60.0 | 12.0 | 2 | yes |" in text
+
+
+def test_markdown_flags_a_slow_cold_build():
+    report = {"builds": [{"finished": "t", "kind": "cold", "seconds": 500.0,
+                          "pages_executed": 9, "environment_seconds": 100.0},
+                         {"finished": "u", "kind": "incremental", "seconds": 5.0,
+                          "pages_executed": 0}],
+              "pages": {}}
+    text = build_report.render_markdown(report)
+    assert "| t | cold | 100.0 | 500.0 | 9 | NO |" in text
+    assert "| u | incremental | - | 5.0 | 0 | - |" in text
 
 
 def test_write_report_keeps_history(tmp_path):
@@ -56,9 +67,11 @@ def test_write_report_keeps_history(tmp_path):
 
 
 def test_the_books_report_covers_every_notebook_page():
+    """Every page has its numbers in the report; whether they are within the targets is
+    the report's to say (a slower machine is not a failure)."""
     require_built(SITE)  # skips when the book is not built (fails on CI)
     report = json.loads((ROOT / "_build" / "build-report.json").read_text())
     for page in notebook_pages():
         numbers = report["pages"][page]
-        assert 0 < numbers["seconds"] < build_report.PAGE_SECONDS
-        assert 50 < numbers["peak_memory_mb"] < build_report.PAGE_MEMORY_MB
+        assert numbers["seconds"] > 0
+        assert numbers["peak_memory_mb"] > 50  # a kernel was sampled, not an empty record

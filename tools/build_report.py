@@ -18,10 +18,12 @@ from pathlib import Path
 
 import psutil
 
-# Targets for a reader on Binder (2 GB) and for CI on 2 cores.
-PAGE_MEMORY_MB = 1536
-PAGE_SECONDS = 180
-BOOK_SECONDS = 900
+# Targets for a reader on Binder (2 GB) and for CI on 2 cores: each page under 120 s and
+# 1.2 GB; a cold `make book` (environment set-up included) under 9 minutes. The report
+# flags what is over; no test asserts them, since a slower machine is not a failure.
+PAGE_MEMORY_MB = 1229
+PAGE_SECONDS = 120
+COLD_BOOK_SECONDS = 540
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"^(?P<path>\S+\.md): Executing notebook")
@@ -117,16 +119,21 @@ def write_report(path_json: Path, build: dict, pages: dict[str, dict]) -> dict:
 def render_markdown(report: dict) -> str:
     """The report as Markdown tables, with the targets and any page over them."""
     lines = ["# Book build report", "",
-             f"Targets: under {PAGE_SECONDS} s and {PAGE_MEMORY_MB} MB per page, "
-             f"under {BOOK_SECONDS} s for the whole book.", "",
+             f"Targets: under {PAGE_SECONDS} s and {PAGE_MEMORY_MB} MB per page; a cold "
+             f"build, environment set-up included, under {COLD_BOOK_SECONDS} s.", "",
              "## Builds", "",
-             "| finished (UTC) | kind | environment set-up (s) | build (s) | pages executed |",
-             "|---|---|---|---|---|"]
+             "| finished (UTC) | kind | environment set-up (s) | build (s) | pages executed "
+             "| within target |",
+             "|---|---|---|---|---|---|"]
     for build in report["builds"]:
         setup = build.get("environment_seconds")
+        within = "-"
+        if build["kind"] == "cold":
+            total = build["seconds"] + (setup or 0.0)
+            within = "yes" if total < COLD_BOOK_SECONDS else "NO"
         lines.append(f"| {build['finished']} | {build['kind']} | "
                      f"{'-' if setup is None else f'{setup:.1f}'} | {build['seconds']:.1f} | "
-                     f"{build['pages_executed']} |")
+                     f"{build['pages_executed']} | {within} |")
     lines += ["", "## Pages (latest execution of each)", "",
               "| page | execution (s) | peak memory (MB) | within targets |", "|---|---|---|---|"]
     for page, numbers in sorted(report["pages"].items()):
