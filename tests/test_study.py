@@ -16,6 +16,7 @@ import companion
 from companion import study
 from companion.__main__ import main
 from companion.simulate import SCENARIOS, Scenario, get_scenario, simulate
+from companion.study_record import read_record, shipped_results
 from reference import load, load_local
 
 matplotlib.use("Agg")
@@ -164,7 +165,7 @@ def test_dask_cluster_gives_the_joblib_numbers(four_reps):
     same_numbers(four_reps, on_dask)
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".csv.gz"])
 def test_resume_computes_only_the_missing_replicates(tmp_path, monkeypatch, suffix):
     methods = ("laplace", "pql", "gee")
     whole = study.run_study(TINY, 8, seed=3, methods=methods, progress=False)
@@ -270,6 +271,46 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert sorted(res["rep"].unique()) == [0, 1] and set(res["method"]) == {"laplace", "gee"}
     same_numbers(res, study.run_study("binary-small", 2, seed=5, methods=("laplace", "gee"),
                                       workers=2, progress=False))
+    record = read_record(out)  # checks the file's SHA-256 against the record
+    assert record["command"] == "python -m companion " + " ".join(args)
+    assert (record["scenario"], record["reps"], record["seed"]) == ("binary-small", 2, 5)
+    assert record["methods"] == ["laplace", "gee"] and record["rows"] == len(res)
+    assert record["versions"]["numpy"] == np.__version__
+    out.write_bytes(out.read_bytes() + b"\n")
+    with pytest.raises(ValueError, match="does not match its record"):
+        read_record(out)
+
+
+# --- the study shipped with the package ----------------------------------------------------------
+
+def test_shipped_study_is_complete_and_matches_its_records():
+    results, records = shipped_results()
+    assert set(records) == set(SCENARIOS)
+    for scenario, record in records.items():
+        rows = results[results["scenario"] == scenario]
+        assert len(rows) == record["rows"] == record["reps"] * len(record["methods"]) * 4
+        assert sorted(rows["rep"].unique()) == list(range(record["reps"]))
+        assert record["command"].startswith("python -m companion simulate")
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_slice_of_the_shipped_study_is_reproduced(scenario):
+    """Replicates 0 and 1 fitted again give the shipped rows: the same draws, the same
+    failures and warnings, and the same estimates and intervals up to the optimizers' own
+    tolerance (rtol 1e-6: another CPU's last bits may move an optimizer's end point, never
+    by as much as that)."""
+    results, records = shipped_results()
+    record = records[scenario]
+    shipped = results[(results["scenario"] == scenario) & (results["rep"] < 2)]
+    children = np.random.SeedSequence(record["seed"]).spawn(record["reps"])
+    again = pd.concat([study.run_replicate(scenario, rep, children[rep],
+                                           tuple(record["methods"])) for rep in (0, 1)])
+    keys = ["rep", "method", "parameter", "truth", "error", "warnings"]
+    pd.testing.assert_frame_equal(again[keys].reset_index(drop=True),
+                                  shipped[keys].reset_index(drop=True))
+    for column in ("estimate", "se", "lower", "upper"):
+        np.testing.assert_allclose(again[column], shipped[column], rtol=1e-6, atol=1e-10,
+                                   err_msg=column)
 
 
 def test_cli_errors(tmp_path, capsys):

@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="the design: 'chapter' (section 8.4) or 'binary-small'")
     sim.add_argument("--reps", type=int, required=True, help="replicates in all")
     sim.add_argument("--out", type=Path, required=True,
-                     help="results file (.parquet, .csv or .pkl); an existing one is resumed")
+                     help="results file (.parquet, .csv, .csv.gz or .pkl); an existing one "
+                     "is resumed; FILE.json records how it was made")
     sim.add_argument("--workers", type=int, default=1, help="local processes (joblib)")
     sim.add_argument("--scheduler", default=None,
                      help="a Dask scheduler address, tcp://host:port (instead of --workers)")
@@ -36,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--batch-size", type=int, default=None,
                      help="replicates between two saves of the file")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command == "simulate":
-        return _simulate(args)
+        return _simulate(args, argv)
     if args.command == "assignments":
         from companion.assignments import write_assignments
 
@@ -54,17 +56,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _simulate(args) -> int:
-    from companion.study import METHODS, run_study, summarise, timing
+def _simulate(args, argv: list[str]) -> int:
+    import shlex
+    import time
 
+    from companion.study import METHODS, run_study, summarise, timing
+    from companion.study_record import write_record
+
+    methods = args.methods or METHODS
+    started = time.perf_counter()
     try:
-        results = run_study(args.scenario, args.reps, seed=args.seed,
-                            methods=args.methods or METHODS, workers=args.workers,
-                            scheduler=args.scheduler, out=args.out,
+        results = run_study(args.scenario, args.reps, seed=args.seed, methods=methods,
+                            workers=args.workers, scheduler=args.scheduler, out=args.out,
                             batch_size=args.batch_size, progress=not args.no_progress)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    record = write_record(args.out, command=shlex.join(["python", "-m", "companion", *argv]),
+                          scenario=args.scenario, reps=args.reps, seed=args.seed,
+                          methods=list(dict.fromkeys(results["method"])),
+                          workers=args.workers, seconds=time.perf_counter() - started)
     import pandas as pd
 
     table = summarise(results)
@@ -74,7 +85,8 @@ def _simulate(args) -> int:
         print(table[columns].round(4).to_string(index=False))
         print()
         print(timing(results).round(4).to_string(index=False))
-    print(f"\n{results['rep'].nunique()} replicates in {args.out}")
+    print(f"\n{results['rep'].nunique()} replicates in {args.out}; how they were made: "
+          f"{record}")
     return 0
 
 

@@ -40,7 +40,15 @@ __all__ = ["COLUMNS", "FITTERS", "METHODS", "PARAMETERS", "load_results", "plot_
 COLUMNS = ["scenario", "seed", "rep", "method", "parameter", "truth", "estimate", "se",
            "lower", "upper", "seconds", "error", "warnings"]
 _STRINGS = ["scenario", "method", "parameter", "error", "warnings"]
-_FORMATS = {".parquet": "parquet", ".csv": "csv", ".pkl": "pickle", ".pickle": "pickle"}
+_FORMATS = {".parquet": "parquet", ".csv": "csv", ".csv.gz": "csv", ".pkl": "pickle",
+            ".pickle": "pickle"}
+
+
+def _format(path: Path) -> str | None:
+    """The results file's kind from the end of its name (``.csv.gz`` is gzipped CSV)."""
+    name = path.name.lower()
+    ending = max((e for e in _FORMATS if name.endswith(e)), key=len, default=None)
+    return _FORMATS.get(ending)
 
 
 # --- one replicate ------------------------------------------------------------------------
@@ -119,7 +127,7 @@ def run_study(scenario: str | Scenario = "chapter", reps: int = 100, *, seed: in
     if batch_size is not None:
         batch_size = _positive_int("batch_size", batch_size)
     path = Path(out) if out is not None else None
-    if path is not None and path.suffix.lower() not in _FORMATS:
+    if path is not None and _format(path) is None:
         raise ValueError(f"out must end in one of {', '.join(_FORMATS)}, not {path.name!r}")
     done = _load_existing(path, scenario, int(seed), methods) if path else _empty()
     have = set(done["rep"].unique().tolist())
@@ -225,20 +233,22 @@ def _save(frame: pd.DataFrame, path: Path) -> None:
     """Write atomically: a temporary file renamed over the old one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    kind = _FORMATS[path.suffix.lower()]
+    kind = _format(path)
     if kind == "parquet":
         frame.to_parquet(tmp, index=False)
     elif kind == "csv":
-        frame.to_csv(tmp, index=False)
+        gzipped = path.name.lower().endswith(".gz")
+        frame.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0}
+                     if gzipped else None)
     else:
         frame.to_pickle(tmp)
     os.replace(tmp, path)
 
 
 def load_results(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a study's results file (``.parquet``, ``.csv`` or ``.pkl``)."""
+    """Read a study's results file (``.parquet``, ``.csv``, ``.csv.gz`` or ``.pkl``)."""
     path = Path(path)
-    kind = _FORMATS.get(path.suffix.lower())
+    kind = _format(path)
     if kind is None:
         raise ValueError(f"not a results file: {path.name!r} (use {', '.join(_FORMATS)})")
     if kind == "parquet":
