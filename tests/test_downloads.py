@@ -6,6 +6,7 @@ import pytest
 from nbclient import NotebookClient
 
 from book_pages import ROOT, SITE, notebook_pages, require_built
+from companion.assignments import colab_install_spec, page_text
 
 require_built(SITE)
 
@@ -20,12 +21,21 @@ def test_download_is_the_executed_page(page):
     assert f'href="{"../" * page.count("/")}_sources/{page}.ipynb"' in links
     downloaded = nbformat.read(SITE / "_sources" / f"{page}.ipynb", as_version=4)
     nbformat.validate(downloaded)
-    source = jupytext.read(ROOT / f"{page}.md")
-    assert _code(downloaded) == _code(source)
+    source = jupytext.reads(page_text((ROOT / f"{page}.md").read_text("utf-8"), True),
+                            fmt="md:myst")
+    assert _code(downloaded) == _code(source)  # with the Colab install command filled in
     code_cells = [c for c in downloaded.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code_cells)
     assert any(c.outputs for c in code_cells)
     assert not any(o.get("output_type") == "error" for c in code_cells for o in c.outputs)
+
+
+@pytest.mark.parametrize("page", notebook_pages())
+def test_the_colab_cell_installs_the_configured_requirement(page):
+    downloaded = nbformat.read(SITE / "_sources" / f"{page}.ipynb", as_version=4)
+    first = next(c.source for c in downloaded.cells if c.cell_type == "code")
+    assert "google.colab" in first
+    assert f'%pip install --quiet "{colab_install_spec()}"' in first
 
 
 def test_downloaded_data_page_runs_top_to_bottom(tmp_path):

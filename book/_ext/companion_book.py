@@ -1,6 +1,11 @@
 """Sphinx glue for the book: MathJax served from the site itself, downloadable notebooks
-with their outputs, and Colab links that open the executed notebook instead of the Markdown
-source (Colab reads only ``.ipynb``)."""
+with their outputs, Colab links that open the executed notebook instead of the Markdown
+source (Colab reads only ``.ipynb``), and the one install command a Colab reader runs.
+
+The install command is defined once, as ``colab_install`` in ``_config.yml`` (its
+``{repository_url}`` is the book's repository). Each notebook page's first cell says
+``%pip install --quiet {{ colab_install }}``; the placeholder is filled in as the page is
+read, so the executed and downloadable notebooks carry the configured command."""
 
 from __future__ import annotations
 
@@ -14,6 +19,20 @@ _MATHJAX_PARTS = ["tex-mml-chtml.js", "a11y", "adaptors", "input", "output", "sr
 # The executed notebooks are published with the site (``_sources/<page>.ipynb``); a site
 # deployed with ``ghp-import -n -p -f _build/html`` puts them on this branch.
 PUBLISHED_BRANCH = "gh-pages"
+COLAB_INSTALL_PLACEHOLDER = "{{ colab_install }}"
+
+
+def colab_install_spec(config) -> str:
+    """The pip requirement of the Colab install cell, from the book's configuration."""
+    repo = config.html_theme_options.get("repository_url", "").rstrip("/")
+    return config.colab_install.format(repository_url=repo)
+
+
+def _fill_colab_install(app, docname, source):
+    """Put the configured install command where a page has the placeholder."""
+    if COLAB_INSTALL_PLACEHOLDER in source[0]:
+        source[0] = source[0].replace(COLAB_INSTALL_PLACEHOLDER,
+                                      f'"{colab_install_spec(app.config)}"')
 
 
 def _copy_mathjax(app, exception):
@@ -80,6 +99,8 @@ def _walk(buttons):
 
 
 def setup(app):
+    app.add_config_value("colab_install", "", "env")
+    app.connect("source-read", _fill_colab_install)
     app.connect("doctree-read", _outputs_into_download)
     app.connect("html-page-context", _colab_opens_notebook, priority=900)
     app.connect("build-finished", _copy_mathjax)

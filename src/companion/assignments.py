@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-BOOK_EXERCISES = Path(__file__).resolve().parents[2] / "book" / "exercises"
+ROOT = Path(__file__).resolve().parents[2]
+BOOK_EXERCISES = ROOT / "book" / "exercises"
+COLAB_INSTALL_PLACEHOLDER = "{{ colab_install }}"
 _FENCE = r"^(`{3,}|:{3,})\{(exercise|solution)-(start|end)\}.*?\n(?:^:.*\n)*^\1\s*\n"
 _GATE = re.compile(_FENCE, re.M)
 _SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^(`{3,}|:{3,})\{solution-end\}"
@@ -29,8 +31,21 @@ def exercise_pages(folder: Path = BOOK_EXERCISES) -> list[Path]:
     return pages
 
 
+def colab_install_spec(config_file: Path = ROOT / "_config.yml") -> str:
+    """The pip requirement a Colab reader installs: ``colab_install`` of the book's
+    configuration, with its ``{repository_url}`` filled in (as the book's build does)."""
+    import yaml
+
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    repo = config["repository"]["url"].rstrip("/")
+    return config["sphinx"]["config"]["colab_install"].format(repository_url=repo)
+
+
 def page_text(text: str, solutions: bool) -> str:
-    """The page's MyST text for a notebook: solutions cut or kept, gates as headings."""
+    """The page's MyST text for a notebook: solutions cut or kept, gates as headings, the
+    Colab install command filled in."""
+    if COLAB_INSTALL_PLACEHOLDER in text:
+        text = text.replace(COLAB_INSTALL_PLACEHOLDER, f'"{colab_install_spec()}"')
     if not solutions:
         text = _SOLUTION.sub("", text)
 
