@@ -10,6 +10,7 @@ import companion
 from companion.design import RankDeficiencyWarning, RowsDroppedWarning, build_design
 from companion.formula import FormulaError, RandomTerm, parse_formula
 from companion.optimize import SingularFitWarning
+from companion.lmm import ThetaLayout
 
 
 def test_random_terms_are_split_from_the_fixed_part():
@@ -25,8 +26,10 @@ def test_uncorrelated_terms_expand_like_lme4():
 
 
 def test_nested_and_crossed_grouping():
-    nested = parse_formula("y ~ 1 + (1 | a/b)")
-    assert [t.group for t in nested.random] == [("a",), ("a", "b")]
+    nested = parse_formula("y ~ 1 + (1 | a/b)")  # lme4: (1 | b:a) + (1 | a)
+    assert [t.group for t in nested.random] == [("b", "a"), ("a",)]
+    three = parse_formula("y ~ 1 + (1 | a/b/c)")
+    assert [t.group_name for t in three.random] == ["c:b:a", "b:a", "a"]
     crossed = parse_formula("y ~ 1 + (1 | a) + (1 | b)")
     assert [t.group_name for t in crossed.random] == ["a", "b"]
 
@@ -71,7 +74,8 @@ def test_nested_grouping_builds_interaction_levels():
     sizes = sorted(block.n_levels for block in design.blocks)
     assert sizes == [2, 6]
     inner = next(b for b in design.blocks if b.n_levels == 6)
-    assert inner.levels[:3] == ["x:p", "x:q", "x:r"]
+    assert inner.group == "b:a"
+    assert inner.levels[:3] == ["p:x", "p:y", "q:x"]  # R's b:a, b varying slowest
 
 
 def test_unknown_column_is_named():
@@ -209,23 +213,85 @@ def test_convergence_check_reports_the_gradient():
         check_optimum(bowl, at_minimum, np.full(2, -np.inf))
 
 
-def test_one_term_and_dense_deviances_agree():
-    """The per-level batched deviance (one random term) and the dense one are the same
-    function of theta."""
-    from companion.lmm import _DenseDeviance, _OneTermDeviance
+def dense_criterion(design, theta, reml):
+    """The profiled deviance (ML) or REML criterion from dense matrices, straight from
+    lme4's formulas: the oracle for the sparse implementations."""
+    layout = ThetaLayout([b.n_columns for b in design.blocks],
+                         [b.n_levels for b in design.blocks])
+    w, X, y = design.weights, design.X, design.y - design.offset
+    ZL = design.Z @ layout.lambda_matrix(np.asarray(theta, float))
+    n, p, q = len(y), X.shape[1], ZL.shape[1]
+    big = np.hstack([ZL, X])
+    system = big.T @ (big * w[:, None]) + np.diag(np.r_[np.ones(q), np.zeros(p)])
+    solution = np.linalg.solve(system, big.T @ (w * y))
+    residual = y - big @ solution
+    pwrss = w @ residual**2 + solution[:q] @ solution[:q]
+    A = system[:q, :q]
+    log_det_a = np.linalg.slogdet(A)[1]
+    schur = system[q:, q:] - system[q:, :q] @ np.linalg.solve(A, system[:q, q:])
+    dof = n - p if reml else n
+    value = log_det_a - np.log(w).sum() + dof * (1 + np.log(2 * np.pi * pwrss / dof))
+    return value + np.linalg.slogdet(schur)[1] if reml else value
 
-    sleep = companion.load_dataset("sleepstudy")
-    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), sleep)
-    weights = 1 + np.arange(len(sleep)) % 3
-    design.weights = weights.astype(float)
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
+                                     "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+                                     "y ~ x + (1 | a) + (x | b)", "y ~ x + (x | b) + (1 | a)",
+                                     "y ~ x + (1 | a) + (1 | b) + (1 | a:b)"])
+def test_sparse_deviances_equal_the_dense_formulas(formula):
+    """The per-level deviance (one term) and the blocked sparse one (several terms, crossed
+    and nested, scalar and vector, first term scalar or vector) are lme4's criterion."""
+    from companion.lmm import ProfiledDeviance
+
+    data = _crossed_data() if formula.startswith("y") else companion.load_dataset("sleepstudy")
+    design = build_design(parse_formula(formula), data)
+    design.weights = 1 + np.arange(design.n) % 3 / 2
+    rng = np.random.default_rng(2)
     for reml in (True, False):
-        one, dense = _OneTermDeviance(design, reml), _DenseDeviance(design, reml)
-        for theta in ([1.0, 0.0, 1.0], [0.5, -0.2, 0.3], [0.0, 0.0, 0.4]):
-            assert one(np.array(theta)) == pytest.approx(dense(np.array(theta)), rel=1e-11)
-        a, b = one.solve(np.array([0.9, 0.1, 0.2])), dense.solve(np.array([0.9, 0.1, 0.2]))
-        np.testing.assert_allclose(a.b, b.b, rtol=1e-9)
-        np.testing.assert_allclose(one.conditional_covariances(a)[0],
-                                   dense.conditional_covariances(b)[0], rtol=1e-9)
+        deviance = ProfiledDeviance(design, reml)
+        for _ in range(3):
+            theta = deviance.layout.start() * rng.uniform(0.2, 1.5) \
+                + rng.normal(0, 0.2, deviance.layout.n_theta)
+            theta = np.maximum(theta, np.nan_to_num(deviance.layout.lower_bounds(),
+                                                    neginf=-9))
+            assert deviance(theta) == pytest.approx(dense_criterion(design, theta, reml),
+                                                    rel=1e-10)
+
+
+def test_blocked_factor_random_effects_and_conditional_covariances():
+    """The blocked factor's modes and condVar blocks against dense linear algebra."""
+    from companion.lmm import ProfiledDeviance
+
+    design = build_design(parse_formula("y ~ x + (x | b) + (1 | a) + (1 | a:b)"),
+                          _crossed_data())
+    deviance = ProfiledDeviance(design, reml=True)
+    theta = np.array([0.8, 0.3, 0.5, 0.7, 0.4])
+    solution = deviance.solve(theta)
+    Lam = deviance.layout.lambda_matrix(theta)
+    ZL, X, y = design.Z @ Lam, design.X, design.y
+    q = ZL.shape[1]
+    A = ZL.T @ ZL + np.eye(q)
+    u = np.linalg.solve(A, ZL.T @ (y - X @ solution.beta))
+    np.testing.assert_allclose(solution.u, u, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(solution.b, Lam @ u, rtol=1e-9, atol=1e-12)
+    dense = Lam @ np.linalg.solve(A, Lam.T)
+    at = 0
+    for block, blocks in zip(design.blocks, deviance.conditional_covariances(solution)):
+        p = block.n_columns
+        for k in range(block.n_levels):
+            np.testing.assert_allclose(blocks[k], dense[at + k * p:at + (k + 1) * p,
+                                                        at + k * p:at + (k + 1) * p],
+                                       rtol=1e-9, atol=1e-12)
+        at += block.size
+
+
+def _crossed_data(n=150, seed=5):
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({"a": rng.integers(6, size=n), "b": rng.integers(9, size=n),
+                         "x": rng.normal(size=n)})
+    data["y"] = (data.x + rng.normal(size=6)[data.a] + rng.normal(size=9)[data.b]
+                 + rng.normal(size=n))
+    return data
 
 
 @pytest.mark.parametrize("rhs", ["Days", "1", "0 + Days", "Days + 1", "period",

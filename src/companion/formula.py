@@ -63,11 +63,12 @@ def _random_terms(inner: str) -> list[RandomTerm]:
     if not expr or not group:
         raise FormulaError(f"random term ({inner}) needs an expression and a grouping factor, "
                            "as in (1 | g) or (Days | Subject)")
-    # nested grouping a/b/c -> a, a:b, a:b:c
+    # nested grouping a/b/c -> c:b:a, b:a, a, named and ordered as lme4's expandSlash
     nested = [name.strip() for name in group.split("/")]
     groups = []
-    for depth in range(1, len(nested) + 1):
-        names = tuple(part.strip() for level in nested[:depth] for part in level.split(":"))
+    for depth in range(len(nested), 0, -1):
+        names = tuple(part.strip() for level in reversed(nested[:depth])
+                      for part in level.split(":"))
         groups.append(names)
     exprs = _uncorrelated_pieces(expr) if double else [expr]
     return [RandomTerm(piece, names) for names in groups for piece in exprs]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import scipy.linalg as la
 import pandas as pd
 
 from companion.design import Design, build_design, complete_rows, response_vector
@@ -23,9 +24,11 @@ from companion.formula import FormulaError, ParsedFormula, parse_formula
 from companion.glmm import LaplaceDeviance, PirlsError
 from companion.glmm_dispersion import GammaLaplace, NegativeBinomialLaplace
 from companion.lmer import _predict_with, theta_names, varcorr_table
-from companion.optimize import check_optimum, minimize_deviance, value_hessian
-from companion.results import MixedModelResult
+from companion.optimize import (check_optimum, minimize_deviance, value_hessian,
+                                with_numerical_gradient)
+from companion.results import MixedModelResult, OptimizationRecord
 from companion.separation import warn_if_separated
+from companion.validate import check_model_data
 
 _CBIND = re.compile(r"^cbind\((.*)\)$", re.S)
 
@@ -69,10 +72,23 @@ def glmm_design(formula: str, data: pd.DataFrame, family, link=None, offset=None
     if not parsed.random:
         raise FormulaError("no random-effects terms in the formula: add one such as "
                            "(1 | group), or fit a GLM with statsmodels' glm")
+    check_model_data(data, formula=formula)
+    data = _factor_response(parsed, data, fam)
     parsed, data, weights = _binomial_response(parsed, data, fam, weights)
     design = build_design(parsed, data, weights=weights, offset=offset)
     check_response(fam, design.y, design.weights)
     return design, fam, parsed
+
+
+def _factor_response(parsed: ParsedFormula, data: pd.DataFrame, fam: Family) -> pd.DataFrame:
+    """A factor response of a binomial model is 0 for its first level and 1 for the
+    others, as R's ``binomial()`` takes it; any other family needs numbers."""
+    column = data.get(parsed.response)
+    if column is None or fam.name != "binomial" or \
+            not isinstance(column.dtype, pd.CategoricalDtype):
+        return data
+    codes = column.cat.codes.to_numpy()
+    return data.assign(**{parsed.response: np.where(codes < 0, np.nan, codes > 0)})
 
 
 def _binomial_response(parsed: ParsedFormula, data: pd.DataFrame, fam: Family, weights):
@@ -129,7 +145,10 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
     if prior:
         objective = _with_wishart_prior(deviance)
     lower = deviance.lower_bounds()
-    record = minimize_deviance(objective, _start(design, fam, deviance, prior), lower)
+    if hasattr(deviance, "fixed_effects_stage") and not prior:
+        record = _two_stage_fit(deviance, lower)
+    else:
+        record = minimize_deviance(objective, _start(design, fam, deviance, prior), lower)
     values = deviance if objective == deviance.value_and_gradient else None
     H = hessian(objective, record.final, record.gradient, deviance.exact_gradient, values)
     _newton_polish(objective, record, lower, H)
@@ -143,6 +162,43 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
         H = hessian(inner.value_and_gradient, point, inner.value_and_gradient(point)[1],
                     inner.exact_gradient)
     return _result(formula, data, deviance, H, record, prior)
+
+
+def _two_stage_fit(deviance: LaplaceDeviance, lower: np.ndarray) -> OptimizationRecord:
+    """lme4's two stages, for several random terms: theta alone, with the fixed effects
+    found by PIRLS beside the modes (``nAGQ = 0``); then the Laplace deviance over
+    ``(theta, beta)`` from there, with ``beta = beta0 + RX^-1 z`` so that the optimizer
+    works on fixed effects of comparable scale (a covariate in the hundreds beside an
+    intercept near 10 otherwise stalls it far from the optimum)."""
+    k = deviance.n_theta
+    theta_lower = lower[:k]
+
+    def first_stage(theta):
+        try:
+            return deviance.fixed_effects_stage(theta)[0]
+        except (np.linalg.LinAlgError, PirlsError, FloatingPointError):
+            return np.inf
+
+    first = minimize_deviance(with_numerical_gradient(first_stage, theta_lower),
+                              deviance.layout.start(), theta_lower, rtol=1e-7)
+    _, beta0, RX = deviance.fixed_effects_stage(first.final)
+
+    def to_phi(x):
+        return np.concatenate([x[:k], beta0 + la.solve_triangular(RX, x[k:])])
+
+    def scaled(x):
+        value, gradient = deviance.value_and_gradient(to_phi(x))
+        return value, np.concatenate([gradient[:k], la.solve_triangular(RX, gradient[k:],
+                                                                         trans="T")])
+
+    second = minimize_deviance(scaled, np.concatenate([first.final, np.zeros(len(beta0))]),
+                               lower)
+    final = to_phi(second.final)
+    gradient = np.asarray(deviance.value_and_gradient(final)[1], float)
+    return OptimizationRecord(f"{first.optimizer} (nAGQ = 0), then {second.optimizer}",
+                              to_phi(np.concatenate([first.final, np.zeros(len(beta0))])),
+                              final, first.evaluations + second.evaluations,
+                              second.converged, gradient, second.message)
 
 
 def _start(design, fam, deviance, prior) -> np.ndarray:

@@ -13,19 +13,20 @@ quadrature around the mode.
 
 With one random term the modes decouple by level, everything is done level by level, and
 the gradient in ``phi`` is exact (the derivative of ``log|L|`` through the modes comes from
-the implicit function theorem). With several terms the matrices are dense and the gradient
-is by central differences.
+the implicit function theorem). With several terms each PIRLS step is solved with the
+blocked sparse factor of :mod:`companion.blocked`, and the gradient is by central
+differences.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
-from scipy.linalg import lapack
 
+from companion.blocked import BlockedFactor, RandomEffectsStructure, RelativeCovariance
 from companion.design import Design
 from companion.families import Family, start_mu
-from companion.lmm import ThetaLayout, level_blocks
+from companion.lmm import ThetaLayout
 from companion.optimize import with_numerical_gradient
 
 
@@ -65,7 +66,7 @@ class LaplaceDeviance:
     def __new__(cls, design: Design, fam: Family, nagq: int = 1):
         if cls is LaplaceDeviance:
             if len(design.blocks) > 1:
-                cls = _DenseLaplace
+                cls = _BlockedLaplace
             else:
                 cls = _ScalarLaplace if design.blocks[0].n_columns == 1 else _OneTermLaplace
         return super().__new__(cls)
@@ -341,8 +342,9 @@ class _ScalarLaplace(_OneTermLaplace):
         return np.concatenate([[grad_t], self.X.T @ e])
 
 
-class _DenseLaplace(LaplaceDeviance):
-    """Several random terms: PIRLS on the whole vector of modes with dense matrices."""
+class _BlockedLaplace(LaplaceDeviance):
+    """Several random terms: PIRLS on the whole vector of modes, each Newton step solved
+    with the blocked sparse factor of :mod:`companion.blocked`."""
 
     def __init__(self, design: Design, fam: Family, nagq: int = 1):
         if nagq > 1:
@@ -350,50 +352,92 @@ class _DenseLaplace(LaplaceDeviance):
                              "single scalar random effect; this model has "
                              f"{len(design.blocks)} random terms; use nagq = 1 (Laplace)")
         super().__init__(design, fam, nagq)
-        self.Z = design.Z
-        self._u = np.zeros(self.Z.shape[1])
+        self.structure = RandomEffectsStructure(design.blocks, len(self.y))
+        self._u = np.zeros(self.structure.q)
+        self._beta = glm_fit(self.X, self.y, self.w, self.offset, fam)  # warm start
 
     def solve(self, phi) -> dict:
         theta, beta = self.split(phi)
-        Lam = self.layout.lambda_matrix(theta)
-        ZL = self.Z @ Lam
+        structure = self.structure
+        lam = RelativeCovariance(structure, self.layout.templates(theta))
         fixed = self.offset + self.X @ beta
         y, w, fam = self.y, self.w, self.family
-        u = self._u.copy()
-        eye = np.eye(len(u))
 
         def evaluate(u):
-            eta = fixed + ZL @ u
+            eta = fixed + structure.multiply(lam.multiply(u))
             mu, d_mu, var = self._moments(eta)
             dev = fam.dev_resid(y, mu, w)
             return eta, mu, d_mu, var, dev, float(dev.sum() + u @ u)
 
+        def factor_at(d_mu, var):
+            return BlockedFactor(structure, structure.cross_products(w * d_mu**2 / var), lam)
+
         def newton_step(u, state):
             _, mu, d_mu, var, _, _ = state
-            M = ZL.T @ (ZL * (w * d_mu**2 / var)[:, None]) + eye
-            L, info = lapack.dpotrf(M, lower=1)
-            if info:
-                raise np.linalg.LinAlgError("PIRLS system is not positive definite")
-            return lapack.dpotrs(L, ZL.T @ (-w * (y - mu) * d_mu / var) + u, lower=1)[0]
+            factor = factor_at(d_mu, var)
+            half_gradient = lam.transpose_multiply(
+                structure.transpose_multiply(-w * (y - mu) * d_mu / var)) + u
+            return factor.solve_upper(factor.solve_lower(half_gradient))
 
-        u, (eta, mu, d_mu, var, dev, h) = newton_with_halving(evaluate, newton_step, u,
-                                                                self._pirls_tol)
+        u, (eta, mu, d_mu, var, dev, h) = newton_with_halving(evaluate, newton_step,
+                                                                self._u.copy(), self._pirls_tol)
+        if not np.isfinite(h):
+            raise PirlsError("non-finite deviance at the conditional modes")
         self._u = u
-        W = w * d_mu**2 / var
-        M = ZL.T @ (ZL * W[:, None]) + eye
-        L, info = lapack.dpotrf(M, lower=1)
-        return {"theta": theta, "beta": beta, "Lambda": Lam, "u": u, "eta": eta, "mu": mu,
-                "dev": dev, "W": W, "L": L, "h": h}
+        return {"theta": theta, "beta": beta, "lam": lam, "u": u, "eta": eta, "mu": mu,
+                "dev": dev, "factor": factor_at(d_mu, var), "h": h}
 
     def deviance(self, s) -> float:
-        return float(s["h"] + 2 * np.log(np.diag(s["L"])).sum())
+        return float(s["h"] + s["factor"].log_det)
+
+    def fixed_effects_stage(self, theta) -> tuple[float, np.ndarray, np.ndarray]:
+        """lme4's ``nAGQ = 0`` deviance at ``theta``: the fixed effects found by PIRLS
+        with the modes (one penalized least-squares problem in ``(u, beta)``). Returns the
+        deviance, those fixed effects and ``RX`` (upper triangular, ``RX'RX`` the fixed
+        effects' part of the PIRLS system, which scales them for the next stage)."""
+        theta = np.asarray(theta, dtype=float)
+        structure, X = self.structure, self.X
+        lam = RelativeCovariance(structure, self.layout.templates(theta))
+        y, w, fam = self.y, self.w, self.family
+        q = structure.q
+
+        def evaluate(x):
+            eta = self.offset + X @ x[q:] + structure.multiply(lam.multiply(x[:q]))
+            mu, d_mu, var = self._moments(eta)
+            dev = fam.dev_resid(y, mu, w)
+            return mu, d_mu, var, dev, float(dev.sum() + x[:q] @ x[:q])
+
+        def system(d_mu, var):
+            weights = w * d_mu**2 / var
+            cross = structure.cross_products(weights, X, np.zeros(len(y)))
+            factor = BlockedFactor(structure, cross, lam)
+            RZX = factor.solve_lower(lam.transpose_multiply(cross.ZtWX))
+            RX = np.linalg.cholesky(X.T @ (X * weights[:, None]) - RZX.T @ RZX).T
+            return factor, RZX, RX
+
+        def newton_step(x, state):
+            mu, d_mu, var, _, _ = state
+            factor, RZX, RX = system(d_mu, var)
+            g = -w * (y - mu) * d_mu / var
+            c_u = factor.solve_lower(lam.transpose_multiply(structure.transpose_multiply(g))
+                                     + x[:q])
+            c_b = np.linalg.solve(RX.T, X.T @ g - RZX.T @ c_u)
+            d_beta = np.linalg.solve(RX, c_b)
+            return np.concatenate([factor.solve_upper(c_u - RZX @ d_beta), d_beta])
+
+        x, (mu, d_mu, var, dev, h) = newton_with_halving(
+            evaluate, newton_step, np.concatenate([self._u, self._beta]), self._pirls_tol)
+        if not np.isfinite(h):
+            raise PirlsError("non-finite deviance at the conditional modes")
+        self._u, self._beta = x[:q], x[q:]
+        factor, _, RX = system(d_mu, var)
+        return h + factor.log_det, x[q:], RX
 
     def conditional_covariances(self, s) -> list[np.ndarray]:
-        Lam, L = s["Lambda"], s["L"]
-        return level_blocks(Lam @ lapack.dpotrs(L, Lam.T, lower=1)[0], self.design.blocks)
+        return s["factor"].conditional_covariances(self.design.blocks)
 
     def random_effects(self, s) -> np.ndarray:
-        return s["Lambda"] @ s["u"]
+        return s["lam"].multiply(s["u"])
 
 
 def glm_fit(X, y, w, offset, fam: Family, tol: float = 1e-10) -> np.ndarray:

@@ -8,10 +8,12 @@ blocked Cholesky factor
     [ RZX'  RX'] [ 0   RX  ] = [ X'WZ Lambda              X'WX          ]
 
 and the deviance is profiled over ``beta`` and ``sigma``. The cross-products are formed
-once; each evaluation costs one ``q x q`` and one ``p x p`` factorization. Nothing is ever
-inverted: every step is a triangular solve.
+once; each evaluation costs one factorization of ``L`` (per level for one random term, the
+blocked sparse factor of :mod:`companion.blocked` for several) and one ``p x p``
+factorization. Nothing is ever inverted: every step is a triangular solve.
 
-The gradient is exact. With ``V = W^-1 + Z Lambda Lambda' Z'``, ``P`` the REML projection
+With one random term the gradient is exact (with several it is by central differences).
+With ``V = W^-1 + Z Lambda Lambda' Z'``, ``P`` the REML projection
 ``V^-1 - V^-1 X (X'V^-1 X)^-1 X'V^-1`` and ``v = Z'P y = Z'W (y - X beta - Z b)``, the
 derivative along ``theta_k`` (``E_k = dLambda/dtheta_k``) is
 
@@ -31,6 +33,7 @@ import numpy as np
 import scipy.linalg as la
 from scipy.linalg import lapack
 
+from companion.blocked import BlockedFactor, RandomEffectsStructure, RelativeCovariance
 from companion.design import Design
 
 _LOG_2PI = np.log(2 * np.pi)
@@ -131,12 +134,12 @@ class ProfiledDeviance:
     the matrix ``Lambda' Z'WZ Lambda + I`` is block diagonal, one small block per level,
     and everything is done level by level in batches (no ``n x q`` or ``q x q`` matrix
     is ever formed, so a million rows and 20,000 groups fit in memory); with several terms
-    the blocked factor is formed densely.
+    the blocked sparse factor of :mod:`companion.blocked` is used.
     """
 
     def __new__(cls, design: Design, reml: bool = True):
         if cls is ProfiledDeviance:
-            cls = _OneTermDeviance if len(design.blocks) == 1 else _DenseDeviance
+            cls = _OneTermDeviance if len(design.blocks) == 1 else _BlockedDeviance
         return super().__new__(cls)
 
     def __init__(self, design: Design, reml: bool = True):
@@ -207,66 +210,55 @@ class ProfiledDeviance:
         return float(d.weights @ residual**2 + solution.u @ solution.u)
 
 
-class _DenseDeviance(ProfiledDeviance):
-    """Several random terms: the blocked Cholesky factor formed as dense matrices."""
+class _BlockedDeviance(ProfiledDeviance):
+    """Several random terms: the blocked sparse factor of :mod:`companion.blocked`; the
+    gradient by central differences (each costs one factorization per theta element)."""
 
     def __init__(self, design: Design, reml: bool = True):
         super().__init__(design, reml)
-        w = design.weights
-        self.Z = design.Z
-        WZ = self.Z * w[:, None]
-        self.ZtWZ, self.ZtWX = self.Z.T @ WZ, self.Z.T @ (design.X * w[:, None])
-        self.ZtWy = WZ.T @ (design.y - design.offset)
-        self.lambda_index = self.layout.lambda_index()
+        self.structure = RandomEffectsStructure(design.blocks, self.n)
+        self.cross = self.structure.cross_products(design.weights, design.X,
+                                                   design.y - design.offset)
+        self.lower = self.layout.lower_bounds()
 
     def solve(self, theta: np.ndarray) -> Solution:
-        Lam = self.layout.lambda_matrix(np.asarray(theta, dtype=float))
-        LtZtWZL = Lam.T @ self.ZtWZ @ Lam
-        L, info = lapack.dpotrf(LtZtWZL + np.eye(len(LtZtWZL)), lower=1)
-        if info:
-            raise np.linalg.LinAlgError("Lambda'Z'WZ Lambda + I is not positive definite")
-        RZX = lapack.dtrtrs(L, Lam.T @ self.ZtWX, lower=1)[0]
-        cu = lapack.dtrtrs(L, Lam.T @ self.ZtWy, lower=1)[0]
+        theta = np.asarray(theta, dtype=float)
+        lam = RelativeCovariance(self.structure, self.layout.templates(theta))
+        factor = BlockedFactor(self.structure, self.cross, lam)
+        RZX = factor.solve_lower(lam.transpose_multiply(self.cross.ZtWX))
+        cu = factor.solve_lower(lam.transpose_multiply(self.cross.ZtWy))
 
         def spherical(beta):
-            u = lapack.dtrtrs(L, cu - RZX @ beta, lower=1, trans=1)[0]
-            return u, Lam @ u
+            u = factor.solve_upper(cu - RZX @ beta)
+            return u, lam.multiply(u)
 
-        return self._finish(theta, (L, Lam, RZX), RZX.T @ RZX, RZX.T @ cu, cu @ cu,
-                            spherical, 2 * np.log(np.diag(L)).sum())
+        return self._finish(theta, factor, RZX.T @ RZX, RZX.T @ cu, cu @ cu, spherical,
+                            factor.log_det)
 
     def gradient(self, solution: Solution) -> np.ndarray:
-        L, Lam, RZX = solution.factor
-        K = lapack.dtrtrs(L, Lam.T @ self.ZtWZ, lower=1)[0]
-        ZtPZ = self.ZtWZ - K.T @ K
-        if self.reml and self.p:
-            S = lapack.dtrtrs(solution.RX, (self.ZtWX - K.T @ RZX).T, trans=1)[0]
-            ZtPZ -= S.T @ S
-        v = self.ZtWy - self.ZtWX @ solution.beta - self.ZtWZ @ solution.b
-        N, w = Lam.T @ ZtPZ, Lam.T @ v
-        rows, cols, k = self.lambda_index
-        terms = 2 * N[cols, rows] - 2 * self._dof() * v[rows] * w[cols] / solution.pwrss
-        return np.bincount(k, weights=terms, minlength=self.layout.n_theta)
+        theta = solution.theta
+        value = self.objective(solution)
+        grad = np.zeros_like(theta)
+        for i in range(len(theta)):
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            up = theta.copy()
+            up[i] += h
+            if theta[i] - h >= self.lower[i]:
+                down = theta.copy()
+                down[i] -= h
+                grad[i] = (self.objective(self.solve(up))
+                           - self.objective(self.solve(down))) / (2 * h)
+            else:
+                grad[i] = (self.objective(self.solve(up)) - value) / h
+        return grad
 
     def random_part(self, b: np.ndarray) -> np.ndarray:
-        return self.Z @ b
+        return self.structure.multiply(b)
 
     def conditional_covariances(self, solution: Solution) -> list[np.ndarray]:
         """Per term, levels x p x p blocks of ``Lambda (L L')^-1 Lambda'`` (times sigma^2
         they are lme4's ``condVar``)."""
-        L, Lam, _ = solution.factor
-        return level_blocks(Lam @ la.cho_solve((L, True), Lam.T), self.design.blocks)
-
-
-def level_blocks(cond: np.ndarray, blocks) -> list[np.ndarray]:
-    """The diagonal p x p blocks of a q x q matrix laid out like Z: per term, levels x p x p."""
-    out, at = [], 0
-    for block in blocks:
-        p = block.n_columns
-        out.append(np.stack([cond[at + k * p:at + (k + 1) * p, at + k * p:at + (k + 1) * p]
-                             for k in range(block.n_levels)]))
-        at += block.size
-    return out
+        return solution.factor.conditional_covariances(self.design.blocks)
 
 
 class _OneTermDeviance(ProfiledDeviance):

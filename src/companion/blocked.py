@@ -1,0 +1,231 @@
+"""The blocked sparse Cholesky factor of ``Lambda' Z'WZ Lambda + I`` for any list of
+random-effects terms: crossed, nested, partially crossed, scalar or vector.
+
+The columns of ``Z`` are split, as MixedModels.jl does, into the first term (lme4 puts the
+term with the most levels first) and the rest. ``Z0'WZ0`` is block diagonal, one
+``p0 x p0`` block per level, so its factor ``L00`` is too and is computed level by level;
+the cross block ``L10 = Lambda_r' Z_r'WZ0 Lambda_0 L00^-T`` keeps the sparsity of
+``Z_r'WZ0``; only the rest, whose levels are few in the designs mixed models meet (items
+beside subjects, schools above classes), is factored as a dense matrix:
+
+    [ L00   0  ] [ L00'  L10' ]   [ A00 + I   A10'    ]
+    [ L10  L11 ] [  0    L11' ] = [ A10       A11 + I ],   A = Lambda' Z'WZ Lambda.
+
+The cost per factorization is that of the sparse product ``L10 L10'`` and a dense Cholesky
+of the rest's size, whatever the number of rows and of the first term's levels.
+:class:`CrossProducts` holds ``Z'WZ``, ``Z'WX`` and ``Z'Wy`` for one weight vector (formed
+once for an LMM, once per PIRLS iteration for a GLMM); :class:`BlockedFactor` is the factor
+at one theta, with its triangular solves, log-determinant and conditional covariances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+
+class RandomEffectsStructure:
+    """``Z`` of a list of random-effects blocks (``design.blocks``, in lme4's order), as the
+    first term's codes and values and a sparse matrix for the rest."""
+
+    def __init__(self, blocks, n: int):
+        first, rest = blocks[0], blocks[1:]
+        self.n = n
+        self.m0, self.p0 = first.n_levels, first.n_columns
+        self.codes0, self.raw0 = first.codes, np.asarray(first.raw, dtype=float)
+        self.q0 = self.m0 * self.p0
+        self.rest_sizes = [b.n_columns for b in rest]
+        self.rest_levels = [b.n_levels for b in rest]
+        self.q_rest = sum(b.size for b in rest)
+        self.Z0 = _term_matrix(self.codes0, self.raw0, self.m0, n)
+        self.Zr = sp.hstack([_term_matrix(b.codes, np.asarray(b.raw, dtype=float),
+                                          b.n_levels, n) for b in rest], format="csr") \
+            if rest else sp.csr_matrix((n, 0))
+
+    @property
+    def q(self) -> int:
+        return self.q0 + self.q_rest
+
+    def multiply(self, b: np.ndarray) -> np.ndarray:
+        """``Z b`` for ``b`` in Z's column order (first term, then the rest)."""
+        b0 = b[:self.q0].reshape(self.m0, self.p0)
+        first = np.einsum("ij,ij->i", self.raw0, b0[self.codes0]) if self.p0 > 1 \
+            else self.raw0[:, 0] * b0[self.codes0, 0]
+        return first + self.Zr @ b[self.q0:]
+
+    def transpose_multiply(self, r: np.ndarray) -> np.ndarray:
+        """``Z' r`` for a vector or a matrix ``r`` with one row per observation."""
+        r = np.asarray(r, dtype=float)
+        return np.concatenate([self.Z0.T @ r, self.Zr.T @ r], axis=0)
+
+    def cross_products(self, w: np.ndarray, X: np.ndarray | None = None,
+                       y: np.ndarray | None = None) -> CrossProducts:
+        """``Z'WZ`` (by blocks) for the weights ``w``, and ``Z'WX`` and ``Z'Wy`` when ``X``
+        and ``y`` are given."""
+        m0, p0 = self.m0, self.p0
+        raw0, codes0 = self.raw0, self.codes0
+        A00 = np.empty((m0, p0, p0))
+        for i in range(p0):
+            for j in range(i, p0):
+                A00[:, i, j] = A00[:, j, i] = np.bincount(
+                    codes0, weights=w * raw0[:, i] * raw0[:, j], minlength=m0)
+        WZr = self.Zr.multiply(w[:, None]).tocsr() if self.q_rest else self.Zr
+        A10 = (WZr.T @ self.Z0).tocsr()
+        A11 = (WZr.T @ self.Zr).toarray()
+        if X is None:
+            return CrossProducts(A00, A10, A11)
+        ZtWxy = self.transpose_multiply(np.column_stack([X, y]) * w[:, None])
+        return CrossProducts(A00, A10, A11, ZtWxy[:, :-1], ZtWxy[:, -1])
+
+
+def _term_matrix(codes: np.ndarray, raw: np.ndarray, levels: int, n: int) -> sp.csr_matrix:
+    """One term's indicator-times-values matrix, ``n x (levels p)``, its columns level by
+    level. Every row stores all ``p`` entries, zeros included, so the pattern depends on the
+    grouping only."""
+    p = raw.shape[1]
+    columns = (codes[:, None] * p + np.arange(p)).ravel()
+    return sp.csr_matrix((raw.ravel(), columns, np.arange(0, n * p + 1, p)),
+                         shape=(n, levels * p))
+
+
+@dataclass
+class CrossProducts:
+    """``Z'WZ`` as its first-term blocks ``A00`` (levels x p0 x p0), the sparse ``A10``
+    (rest x first) and the dense ``A11``; ``Z'WX`` and ``Z'Wy`` in Z's column order."""
+
+    A00: np.ndarray
+    A10: sp.csr_matrix
+    A11: np.ndarray
+    ZtWX: np.ndarray | None = None
+    ZtWy: np.ndarray | None = None
+
+
+def _block_diagonal(blocks: np.ndarray) -> sp.csr_matrix:
+    """A sparse block-diagonal matrix from ``m x p x p`` blocks."""
+    m, p, _ = blocks.shape
+    return sp.bsr_matrix((blocks, np.arange(m), np.arange(m + 1)),
+                         shape=(m * p, m * p)).tocsr()
+
+
+def rest_lambda(templates: list[np.ndarray], levels: list[int]) -> sp.csr_matrix:
+    """``Lambda`` of the terms after the first: each template repeated for each level."""
+    if not templates:
+        return sp.csr_matrix((0, 0))
+    return sp.block_diag([_block_diagonal(np.broadcast_to(t, (m,) + t.shape))
+                          for t, m in zip(templates, levels)], format="csr")
+
+
+class RelativeCovariance:
+    """``Lambda`` at one theta: the first term's template, and the rest as a sparse matrix."""
+
+    def __init__(self, structure: RandomEffectsStructure, templates: list[np.ndarray]):
+        self.structure = structure
+        self.T0 = templates[0]
+        self.Lambda_r = rest_lambda(templates[1:], structure.rest_levels)
+
+    def multiply(self, u: np.ndarray) -> np.ndarray:
+        """``Lambda u`` for a vector or matrix ``u`` in Z's column order."""
+        s = self.structure
+        u0 = u[:s.q0].reshape((s.m0, s.p0) + u.shape[1:])
+        first = np.einsum("ij,lj...->li...", self.T0, u0).reshape((s.q0,) + u.shape[1:])
+        return np.concatenate([first, self.Lambda_r @ u[s.q0:]], axis=0)
+
+    def transpose_multiply(self, r: np.ndarray) -> np.ndarray:
+        """``Lambda' r``."""
+        s = self.structure
+        r0 = r[:s.q0].reshape((s.m0, s.p0) + r.shape[1:])
+        first = np.einsum("ji,lj...->li...", self.T0, r0).reshape((s.q0,) + r.shape[1:])
+        return np.concatenate([first, self.Lambda_r.T @ r[s.q0:]], axis=0)
+
+
+class BlockedFactor:
+    """``L`` with ``L L' = Lambda' Z'WZ Lambda + I`` at one theta (see the module's text)."""
+
+    def __init__(self, structure: RandomEffectsStructure, cross: CrossProducts,
+                 lam: RelativeCovariance):
+        self.structure = structure
+        T0 = lam.T0
+        self.T0 = T0
+        self.Lambda_r = lam.Lambda_r
+        p0 = structure.p0
+        L00 = np.linalg.cholesky(T0.T @ cross.A00 @ T0 + np.eye(p0))
+        self.L00 = L00
+        self.L00_inv = np.linalg.inv(L00) if p0 > 1 else 1 / L00
+        A10 = self.Lambda_r.T @ cross.A10 @ _block_diagonal(
+            np.broadcast_to(T0, (structure.m0, p0, p0)))
+        # L10 = A10 L00^-T, level by level
+        self.L10 = (A10 @ _block_diagonal(np.swapaxes(self.L00_inv, 1, 2))).tocsr()
+        rest = self.Lambda_r.T @ (self.Lambda_r.T @ cross.A11.T).T \
+            if structure.q_rest else np.zeros((0, 0))
+        schur = rest + np.eye(structure.q_rest) - (self.L10 @ self.L10.T).toarray()
+        L11, info = lapack.dpotrf(schur, lower=1, clean=1) if structure.q_rest \
+            else (schur, 0)
+        if info:
+            raise np.linalg.LinAlgError("Lambda'Z'WZ Lambda + I is not positive definite")
+        self.L11 = L11
+        self.log_det = 2 * (np.log(np.diagonal(L00, axis1=1, axis2=2)).sum()
+                            + np.log(np.diag(L11)).sum())
+
+    # -- triangular solves ---------------------------------------------------------------
+    def solve_lower(self, r: np.ndarray) -> np.ndarray:
+        """``L^-1 r`` for a vector or matrix ``r`` (q rows)."""
+        s = self.structure
+        shape = r.shape[1:]
+        r0 = r[:s.q0].reshape((s.m0, s.p0, -1))
+        x0 = (self.L00_inv @ r0).reshape((s.q0,) + shape)
+        x1 = r[s.q0:] - self.L10 @ x0
+        if s.q_rest:
+            x1 = lapack.dtrtrs(self.L11, x1, lower=1)[0]
+        return np.concatenate([x0, x1], axis=0)
+
+    def solve_upper(self, c: np.ndarray) -> np.ndarray:
+        """``L'^-1 c``."""
+        s = self.structure
+        shape = c.shape[1:]
+        x1 = c[s.q0:]
+        if s.q_rest:
+            x1 = lapack.dtrtrs(self.L11, x1, lower=1, trans=1)[0]
+        r0 = (c[:s.q0] - self.L10.T @ x1).reshape((s.m0, s.p0, -1))
+        x0 = (np.swapaxes(self.L00_inv, 1, 2) @ r0).reshape((s.q0,) + shape)
+        return np.concatenate([x0, x1], axis=0)
+
+    # -- conditional covariances ---------------------------------------------------------
+    def inverse_diagonal_blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The diagonal blocks of ``(L L')^-1``: the first term's ``levels x p0 x p0``, and
+        the rest's dense ``q_rest x q_rest`` block (whose diagonal blocks belong to the
+        other terms)."""
+        s = self.structure
+        first = np.swapaxes(self.L00_inv, 1, 2) @ self.L00_inv
+        if not s.q_rest:
+            return first, np.zeros((0, 0))
+        L11_inv = lapack.dtrtri(self.L11, lower=1)[0]
+        Q = L11_inv.T @ L11_inv
+        # (LL')^-1_00 = L00^-T L00^-1 + H'QH with H = L10 L00^-1
+        H = (self.L10 @ _block_diagonal(self.L00_inv)).tocsc()
+        QH = (H.T @ Q).T  # dense q_rest x q0
+        p0 = s.p0
+        extra = np.empty((s.m0, p0, p0))
+        for a in range(p0):
+            for b in range(p0):
+                extra[:, a, b] = np.asarray(H[:, a::p0].multiply(QH[:, b::p0]).sum(axis=0))[0]
+        return first + extra, Q
+
+    def conditional_covariances(self, blocks) -> list[np.ndarray]:
+        """Per term, ``levels x p x p`` blocks of ``Lambda (L L')^-1 Lambda'`` (times
+        sigma^2, lme4's ``condVar``)."""
+        first, Q = self.inverse_diagonal_blocks()
+        T0 = self.T0
+        out = [T0 @ first @ T0.T]
+        at = 0
+        for block, p, m in zip(blocks[1:], self.structure.rest_sizes,
+                               self.structure.rest_levels):
+            size = p * m
+            Lr = self.Lambda_r[at:at + size, at:at + size]
+            cov = (Lr @ (Lr @ Q[at:at + size, at:at + size]).T).T
+            out.append(np.stack([cov[k * p:(k + 1) * p, k * p:(k + 1) * p]
+                                 for k in range(m)]))
+            at += size
+        return out
