@@ -49,3 +49,34 @@ def test_glmm_matches_lme4(name):
 @pytest.mark.parametrize("name", SLOW_GLMM_FITS)
 def test_multi_term_glmm_matches_lme4(name):
     check_glmer(name)
+
+
+@pytest.mark.parametrize("name", ["sim_binom_cbind_int", "sim_pois_small_int"])
+def test_profile_intervals_match_lme4(name):
+    """confint(method="profile") on a glmer fit against lme4's (on a separate fit object,
+    as lme4's profiling changes the one it profiles). lme4 interpolates its profile with
+    splines, so 1e-3 relative; ours are seen within 3e-5."""
+    r = load_fit(name)
+    fit = companion.glmer(r["formula"], load_data(data_name(r)), family=r["family"])
+    ours = fit.confint(method="profile")
+    ref = r["confint_profile"]
+    assert list(ours.index) == ref["rownames"]
+    np.testing.assert_allclose(ours.iloc[:, 0], ref["lower"], rtol=1e-3)
+    np.testing.assert_allclose(ours.iloc[:, 1], ref["upper"], rtol=1e-3)
+
+
+def test_profile_intervals_of_a_random_slope_bracket_the_estimates():
+    """A correlated random slope: SDs, the correlation and the fixed effects each get an
+    interval around the estimate, the correlation's within [-1, 1]."""
+    r = load_fit("sim_pois_offset_slope")
+    fit = companion.glmer(r["formula"], load_data(data_name(r)), family=r["family"])
+    ours = fit.confint(method="profile")
+    assert list(ours.index) == ["sd_(Intercept)|g", "cor_x.(Intercept)|g", "sd_x|g",
+                                "(Intercept)", "x"]
+    estimates = [*fit.varcorr.sdcor.iloc[:3], *fit.fixef]
+    estimates[1], estimates[2] = estimates[2], estimates[1]  # varcorr: sds, then the cor
+    assert np.all(ours.iloc[:, 0] < estimates) and np.all(estimates < ours.iloc[:, 1])
+    assert -1 <= ours.loc["cor_x.(Intercept)|g"].min() <= ours.loc["cor_x.(Intercept)|g"].max() <= 1
+    wald = fit.confint()  # the fixed effects' profile is nearly quadratic here
+    width = (wald.iloc[:, 1] - wald.iloc[:, 0]).to_numpy()[:, None]
+    assert np.all(np.abs(ours.loc[wald.index].to_numpy() - wald.to_numpy()) < 0.1 * width)

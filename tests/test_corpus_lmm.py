@@ -55,3 +55,32 @@ def test_large_crossed_lmm_matches_lme4():
     departments, fitted by ML."""
     r, fit, _ = fit_like_r("InstEval_ml_crossed")
     check_against_tight(fit, r)
+
+
+def _newdata(r: dict, like):
+    """The corpus's new rows, with factor columns as strings (one level is new)."""
+    import pandas as pd
+
+    spec = r["newdata_predictions"]["tight_fit"]
+    return pd.DataFrame(spec["newdata"]), spec
+
+
+@pytest.mark.parametrize("name, fitter", [("Orthodont_ml_slope", "lmer"),
+                                          ("sim_pois_offset_slope", "glmer")])
+def test_predictions_match_lme4(name, fitter):
+    """predict() on new rows (one of a level the fit did not see, allowed) against lme4's
+    predict() from the same tight fit: link and response scale, with and without the
+    random effects (re.form = NA); the fitted values' linear predictor too."""
+    r = load_fit(name)
+    data = load_data(data_name(r))
+    fit = companion.lmer(r["formula"], data, reml=r["REML"]) if fitter == "lmer" else \
+        companion.glmer(r["formula"], data, family=r["family"])
+    new, spec = _newdata(r, data)
+    np.testing.assert_allclose(fit.predict()[:10], r["predict_link_first10"], rtol=1e-4)
+    with pytest.raises(ValueError, match="new levels"):
+        fit.predict(new)
+    for kind in ("link", "response"):
+        np.testing.assert_allclose(fit.predict(new, type=kind, allow_new_levels=True),
+                                   spec[kind], rtol=1e-5)
+        np.testing.assert_allclose(fit.predict(new, type=kind, re_form="~0"),
+                                   spec[f"{kind}_re_form_NA"], rtol=1e-5)

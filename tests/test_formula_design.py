@@ -167,13 +167,28 @@ def test_predictions_for_new_and_unseen_levels():
     sleep = companion.load_dataset("sleepstudy")
     fit = companion.lmer("Reaction ~ Days + (Days | Subject)", sleep)
     np.testing.assert_allclose(fit.predict(sleep), fit.fitted, rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(), fit.fitted, rtol=1e-12)
     new = pd.DataFrame({"Days": [0.0, 5.0], "Subject": ["999", "308"]})
-    predicted = fit.predict(new)
+    with pytest.raises(ValueError, match="new levels of 'Subject'.*'999'.*allow_new_levels"):
+        fit.predict(new)
+    predicted = fit.predict(new, allow_new_levels=True)
     population = fit.fixef["(Intercept)"] + fit.fixef["Days"] * new["Days"]
     assert predicted[0] == pytest.approx(population[0])
     b = fit.ranef["Subject"].loc["308"]
     assert predicted[1] == pytest.approx(population[1] + b["(Intercept)"] + 5 * b["Days"])
-    np.testing.assert_allclose(fit.predict(new, re=False), population)
+    np.testing.assert_allclose(fit.predict(new, re_form="~0"), population)
+    with pytest.raises(ValueError, match="type must be"):
+        fit.predict(new, type="probability")
+
+
+def test_glmm_predictions_are_on_the_link_scale_unless_asked(cbpp):
+    fit = companion.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    link = fit.predict()
+    np.testing.assert_allclose(fit.predict(cbpp), link, rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(type="response"), fit.fitted, rtol=1e-10)
+    np.testing.assert_allclose(1 / (1 + np.exp(-link)), fit.fitted, rtol=1e-10)
+    population = fit.predict(re_form="~0")
+    np.testing.assert_allclose(population[cbpp.period == "1"], fit.fixef["(Intercept)"])
 
 
 def test_likelihood_ratio_test_refits_by_ml():

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import scipy.linalg as la
 import pandas as pd
+import scipy.linalg as la
 
 from companion.design import Design, build_design, complete_rows, response_vector
 from companion.families import Family, check_response, family_key
@@ -23,9 +23,10 @@ from companion.families import family as make_family
 from companion.formula import FormulaError, ParsedFormula, parse_formula
 from companion.glmm import LaplaceDeviance, PirlsError
 from companion.glmm_dispersion import GammaLaplace, NegativeBinomialLaplace
-from companion.lmer import _predict_with, theta_names, varcorr_table
+from companion.lmer import theta_names, varcorr_table
 from companion.optimize import (check_optimum, minimize_deviance, value_hessian,
                                 with_numerical_gradient)
+from companion.prediction import LinearPredictor
 from companion.results import MixedModelResult, OptimizationRecord
 from companion.separation import warn_if_separated
 from companion.validate import check_model_data
@@ -327,7 +328,8 @@ def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
         is_singular=bool(np.any(np.isfinite(lower) & (theta - lower < 1e-4))),
         deviance=float(np.sum(state["dev"])),
         scaled_resid=pd.Series(pearson, index=design.rows, name="pearson"),
-        devfun=deviance, predictor=_predict_with(design), family=str(fam),
+        devfun=deviance, predictor=LinearPredictor(design), family=str(fam),
+        link_inverse=fam.link.linkinv,
         prior_deviance=float(wishart_prior_deviance(deviance, theta)[0]) if prior else None)
     return result
 

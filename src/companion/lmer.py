@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import patsy
 import scipy.linalg as la
 
-from companion.design import (Design, build_design, eval_environment, formula_offset,
-                              r_column_name)
+from companion.design import Design, build_design
 from companion.formula import FormulaError, parse_formula
 from companion.lmm import ProfiledDeviance, Solution, ThetaLayout
 from companion.optimize import check_optimum, minimize_deviance
+from companion.prediction import LinearPredictor
 from companion.results import MixedModelResult
 
 
@@ -152,32 +151,7 @@ def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset):
         deviance=deviance.objective(solution, reml=False),
         scaled_resid=pd.Series(resid * np.sqrt(design.weights) / sigma, index=design.rows),
         devfun=deviance,
-        predictor=_predict_with(design),
+        predictor=LinearPredictor(design),
         refit_ml=(lambda: lmer(formula, data, reml=False, weights=weights, offset=offset))
         if reml else None,
     )
-
-
-def _predict_with(design: Design):
-    """A function that predicts for new data from the fitted model's design."""
-
-    def predict(fit: MixedModelResult, newdata: pd.DataFrame | None, re: bool) -> pd.Series:
-        data = newdata
-        if data is None:
-            raise ValueError("give newdata, or use fit.fitted for the fitted values")
-        (fixed,) = patsy.build_design_matrices([design.fixed_info], data,
-                                               return_type="dataframe")
-        fixed.columns = [r_column_name(c) for c in fixed.columns]
-        eta = fixed[fit.fixef.index].to_numpy() @ fit.fixef.to_numpy()
-        eta = eta + formula_offset(design.formula_offsets, data)
-        if re:
-            for block in design.blocks:
-                raw = patsy.dmatrix(block.term.expr, data, eval_env=eval_environment(),
-                                    return_type="dataframe").to_numpy()
-                table = fit.ranef[block.group][block.columns]
-                keys = data[list(block.term.group)].astype(str).agg(":".join, axis=1)
-                effects = table.reindex(keys.to_numpy()).fillna(0.0).to_numpy()
-                eta = eta + np.einsum("ij,ij->i", raw, effects)
-        return pd.Series(eta, index=data.index, name="predicted")
-
-    return predict

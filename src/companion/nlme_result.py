@@ -42,6 +42,15 @@ class NlmeResult(MixedModelResult):
     structure: str = ""  # "pdLogChol" or "pdDiag"
     criteria: dict = field(default_factory=dict)  # the last iteration's relative changes
 
+    def predict(self, newdata: pd.DataFrame | None = None,  # type: ignore[override]
+                re: bool = True) -> pd.Series:
+        """nlme's ``predict()``: the fitted curve for ``newdata`` (the fitted values without
+        it) with each group's random effects, or the population curve with ``re=False``;
+        a group not in the fit gets the population curve."""
+        if newdata is None and re:
+            return self.fitted
+        return self.predictor(self, newdata, re)
+
     @property
     def se(self) -> pd.Series:
         scale = np.sqrt(self.nobs / (self.nobs - len(self.fixef))) if self.method == "ML" \

@@ -74,5 +74,6 @@ def _pql_result(formula, fit: MixedModelResult, vcov, fam, iterations, frame, we
         resid=pd.Series(standardized, index=fit.fitted.index, name="resid"),
         optimization=fit.optimization, is_singular=fit.is_singular,
         scaled_resid=pd.Series(standardized, index=fit.fitted.index),
-        predictor=fit.predictor, family=str(fam), iterations=iterations)
+        predictor=fit.predictor, family=str(fam), link_inverse=fam.link.linkinv,
+        iterations=iterations)
     return result

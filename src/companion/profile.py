@@ -24,44 +24,64 @@ from companion.results import MixedModelResult
 
 
 
+def _sdcor_layout(p: int) -> list[tuple[int, int]]:
+    """lme4's order of a term's SDs and correlations, that of theta (column-major lower
+    triangle): ``(j, j)`` is column j's SD, ``(i, j)`` with ``i > j`` their correlation."""
+    return [(i, j) for j in range(p) for i in range(j, p)]
+
+
+def sdcor_names(blocks) -> list[str]:
+    """lme4's names of the random effects' SDs and correlations, term by term, in its
+    order: ``sd_(Intercept)|g``, ``cor_Days.(Intercept)|g``, ``sd_Days|g``."""
+    names = []
+    for block in blocks:
+        cols = block.columns
+        names += [f"sd_{cols[i]}|{block.group}" if i == j else
+                  f"cor_{cols[i]}.{cols[j]}|{block.group}"
+                  for i, j in _sdcor_layout(len(cols))]
+    return names
+
+
+def sdcor_from_theta(theta: np.ndarray, layout, sigma: float = 1.0) -> np.ndarray:
+    """The random effects' SDs and correlations (in :func:`sdcor_names`' order)."""
+    values = []
+    for template in layout.templates(theta):
+        cov = sigma**2 * template @ template.T
+        sd = np.sqrt(np.diag(cov))
+        values += [sd[i] if i == j else
+                   (cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else 0.0)
+                   for i, j in _sdcor_layout(len(sd))]
+    return np.asarray(values, dtype=float)
+
+
+def theta_from_sdcor(values: np.ndarray, sizes: list[int], sigma: float = 1.0) -> np.ndarray:
+    """lme4's theta from the SDs and correlations (the inverse of :func:`sdcor_from_theta`)."""
+    thetas, at = [], 0
+    for p in sizes:
+        cov = np.zeros((p, p))
+        pairs = _sdcor_layout(p)
+        sds = {i: values[at + k] for k, (i, j) in enumerate(pairs) if i == j}
+        for k, (i, j) in enumerate(pairs):
+            cov[i, j] = cov[j, i] = sds[i] ** 2 if i == j else values[at + k] * sds[i] * sds[j]
+        chol = np.linalg.cholesky(cov + 1e-300 * np.eye(p)) / sigma
+        thetas.append(np.array([chol[i, j] for i, j in pairs]))
+        at += len(pairs)
+    return np.concatenate(thetas)
+
+
 class _VarianceProfile:
     """The ML deviance as a function of (SDs, correlations, sigma), beta profiled out."""
 
     def __init__(self, deviance: ProfiledDeviance, fit: MixedModelResult):
         self.deviance = deviance
         self.sizes = deviance.layout.sizes
-        self.names, values = [], []
-        templates = deviance.layout.templates(fit.theta.to_numpy())
-        for block, template in zip(deviance.design.blocks, templates):
-            cov = fit.sigma**2 * template @ template.T
-            sd = np.sqrt(np.diag(cov))
-            cols = block.columns
-            for i, name in enumerate(cols):
-                self.names.append(f"sd_{name}|{block.group}")
-                values.append(sd[i])
-            for i in range(len(cols)):
-                for j in range(i + 1, len(cols)):
-                    self.names.append(f"cor_{cols[j]}.{cols[i]}|{block.group}")
-                    values.append(cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else 0.0)
-        self.names.append("sigma")
-        values.append(fit.sigma)
-        self.estimate = np.asarray(values, dtype=float)
+        self.names = [*sdcor_names(deviance.design.blocks), "sigma"]
+        self.estimate = np.append(sdcor_from_theta(fit.theta.to_numpy(), deviance.layout,
+                                                   fit.sigma), fit.sigma)
 
     def theta_sigma(self, values: np.ndarray) -> tuple[np.ndarray, float]:
         """Map (SDs, correlations, sigma) to lme4's theta and sigma."""
-        sigma, thetas, at = values[-1], [], 0
-        for p in self.sizes:
-            sds = values[at:at + p]
-            corr = np.eye(p)
-            corr[np.triu_indices(p, 1)] = values[at + p:at + p + p * (p - 1) // 2]
-            corr = np.triu(corr) + np.triu(corr, 1).T
-            cov = corr * np.outer(sds, sds)
-            chol = np.linalg.cholesky(cov + 1e-300 * np.eye(p)) / sigma
-            rows, cols = np.tril_indices(p)
-            order = np.lexsort((rows, cols))
-            thetas.append(chol[rows[order], cols[order]])
-            at += p + p * (p - 1) // 2
-        return np.concatenate(thetas), sigma
+        return theta_from_sdcor(values[:-1], self.sizes, values[-1]), values[-1]
 
     def __call__(self, values: np.ndarray) -> float:
         theta, sigma = self.theta_sigma(values)
@@ -103,7 +123,7 @@ def _profile_variance(profile: _VarianceProfile, k: int, value: float,
     return float(result.fun), best
 
 
-def _interval(profile_at, estimate: float, step: float, cutoff: float, lower: float,
+def profile_interval(profile_at, estimate: float, step: float, cutoff: float, lower: float,
               upper: float) -> tuple[float, float]:
     """Where the profiled deviance (minus its minimum) crosses ``cutoff`` on each side."""
     ends = []
@@ -143,7 +163,7 @@ def confint_profile(fit: MixedModelResult, level: float = 0.95) -> pd.DataFrame:
             deviance_k, warm["start"] = _profile_variance(profile, k, value, warm["start"])
             return deviance_k - base
 
-        rows[name] = _interval(at, estimate, step, cutoff, lower, upper)
+        rows[name] = profile_interval(at, estimate, step, cutoff, lower, upper)
 
     ml_min = -2 * fit.loglik
     for k, name in enumerate(fit.fixef.index):
@@ -161,7 +181,7 @@ def confint_profile(fit: MixedModelResult, level: float = 0.95) -> pd.DataFrame:
                                      bounds=bounds, options={"ftol": 1e-13, "gtol": 1e-9})
             return best.fun - ml_min
 
-        rows[name] = _interval(at, fit.fixef.iloc[k], fit.se.iloc[k], cutoff,
+        rows[name] = profile_interval(at, fit.fixef.iloc[k], fit.se.iloc[k], cutoff,
                                -np.inf, np.inf)
     pct = [f"{100 * (0.5 - level / 2):g} %", f"{100 * (0.5 + level / 2):g} %"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=pct)

@@ -54,6 +54,7 @@ class MixedModelResult:
     predictor: Any = field(default=None, repr=False)  # builds predictions for new data
     refit_ml: Callable[[], "MixedModelResult"] | None = field(default=None, repr=False)
     family: str | None = None  # GLMMs: "binomial  ( logit )"
+    link_inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     prior_deviance: float | None = None  # penalized (blme) fits
     iterations: int | None = None  # outer iterations (PQL)
     vcov_conditional: pd.DataFrame | None = None  # REML-Laplace: given theta (mgcv's Vp)
@@ -82,8 +83,12 @@ class MixedModelResult:
     def confint(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
         """Confidence intervals. ``method="wald"``: the fixed effects, estimate +- z * SE.
         ``method="profile"``: likelihood-profile intervals for the variance parameters and
-        the fixed effects, as lme4's default ``confint`` (linear mixed models only)."""
+        the fixed effects, as lme4's default ``confint`` (LMM and GLMM fits)."""
         if method == "profile":
+            if self.link_inverse is not None:  # a GLMM: its Laplace deviance is profiled
+                from companion.profile_glmm import confint_profile_glmm
+
+                return confint_profile_glmm(self, level)
             from companion.profile import confint_profile
 
             return confint_profile(self, level)
@@ -94,12 +99,26 @@ class MixedModelResult:
         return pd.DataFrame({pct[0]: self.fixef - z * self.se,
                              pct[1]: self.fixef + z * self.se})
 
-    def predict(self, newdata: pd.DataFrame | None = None, re: bool = True) -> pd.Series:
-        """Predictions on the response scale; ``re=False`` leaves out the random effects.
-        Levels not seen in the fit get random effects of zero."""
-        if newdata is None and re:
-            return self.fitted
-        return self.predictor(self, newdata, re)
+    def predict(self, newdata: pd.DataFrame | None = None, type: str = "link",  # noqa: A002
+                re_form: str | None = None, allow_new_levels: bool = False) -> pd.Series:
+        """lme4's ``predict()``: the linear predictor (``type="link"``, the default, for the
+        fit's rows or for ``newdata``) or the mean (``type="response"``; the fitted values
+        are ``fit.fitted``). ``re_form=None`` includes every random effect, ``re_form="~0"``
+        none (population predictions, lme4's ``re.form = NA``). A level the fit did not
+        see is an error unless ``allow_new_levels=True``, which predicts it at the
+        population level."""
+        if type not in ("link", "response"):
+            raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+        if re_form not in (None, "~0", "NA"):
+            raise ValueError(f"re_form must be None (every random effect) or '~0' (none), "
+                             f"not {re_form!r}")
+        if self.predictor is None:
+            raise NotImplementedError(f"predict() is not available for a {self.method} fit")
+        eta = self.predictor(self, newdata, re_form is None, allow_new_levels)
+        if type == "response" and self.link_inverse is not None:
+            eta = pd.Series(self.link_inverse(eta.to_numpy()), index=eta.index,
+                            name="predicted")
+        return eta
 
     def anova(self, other: "MixedModelResult") -> pd.DataFrame:
         """Likelihood-ratio test between two nested fits (refitted by ML, as lme4 does)."""
