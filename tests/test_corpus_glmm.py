@@ -14,7 +14,8 @@ import companion
 from corpus import data_name, load_data, load_fit
 
 RTOL, SE_RTOL = 1e-4, 1e-3
-GLMM_FITS = ["sim_binom_cbind_int", "sim_pois_offset_slope", "sim_pois_small_int"]
+GLMM_FITS = ["sim_binom_cbind_int", "sim_pois_offset_slope", "sim_pois_small_int",
+             "bacteria_bern"]
 SLOW_GLMM_FITS = ["sim_bern_crossed_slope", "grouseticks_pois3", "VerbAgg_bern_crossed"]
 
 

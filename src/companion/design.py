@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from companion.contrasts import FORMULA_NAMES, r_factor_name, with_r_contrasts
 from companion.formula import FormulaError, ParsedFormula, RandomTerm
 from companion.validate import check_model_data, require_data_frame, require_finite
 
@@ -43,6 +44,7 @@ class RandomBlock:
     columns: list[str]
     raw: np.ndarray  # n x p, the term's model matrix
     codes: np.ndarray  # n, the level of each row (0 .. len(levels) - 1)
+    expr: str  # the term's expression with R's contrasts (see companion.contrasts)
 
     @property
     def group(self) -> str:
@@ -102,14 +104,17 @@ class Design:
 
 
 def r_column_name(name: str) -> str:
-    """patsy's ``period[T.2]`` becomes R's ``period2``; ``Intercept`` ``(Intercept)``."""
+    """patsy's ``period[T.2]`` becomes R's ``period2``, ``I(w > 2)[T.True]``
+    ``I(w > 2)TRUE``, ``C(f, contr_poly).L`` ``f.L``; ``Intercept`` ``(Intercept)``."""
     if name == "Intercept":
         return "(Intercept)"
+    name = re.sub(r"\[T\.(True|False)\]", lambda m: m.group(1).upper(), r_factor_name(name))
     return re.sub(r"\[T\.([^\]]+)\]", r"\1", name)
 
 
 def eval_environment() -> patsy.EvalEnvironment:
-    return patsy.EvalEnvironment([_FUNCTIONS, {"np": np}])
+    """What a formula may call: R's functions, numpy as ``np`` and R's contrasts."""
+    return patsy.EvalEnvironment([_FUNCTIONS, {"np": np}, FORMULA_NAMES])
 
 
 def _variables(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
@@ -197,8 +202,9 @@ def _grouping(data: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, l
     return renumber[codes], [level for level, keep in zip(levels, used) if keep]
 
 
-def _block(term: RandomTerm, data: pd.DataFrame) -> RandomBlock:
-    matrix, names = model_matrix(term.expr, data)
+def _block(term: RandomTerm, data: pd.DataFrame, contrasts=None) -> RandomBlock:
+    expr = with_r_contrasts(term.expr, data, contrasts)
+    matrix, names = model_matrix(expr, data)
     if matrix.shape[1] == 0:
         raise FormulaError(f"random term ({term.expr} | {term.group_name}) has no columns")
     require_finite(matrix, f"the random term ({term.expr} | {term.group_name})")
@@ -206,7 +212,7 @@ def _block(term: RandomTerm, data: pd.DataFrame) -> RandomBlock:
     if len(levels) < 2:
         raise FormulaError(f"grouping factor {term.group_name!r} has {len(levels)} level; a "
                            "random effect needs at least 2 levels to estimate a variance")
-    return RandomBlock(term, levels, names, matrix, codes)
+    return RandomBlock(term, levels, names, matrix, codes, expr)
 
 
 def model_matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -349,8 +355,9 @@ def formula_offset(offsets: tuple[str, ...], data: pd.DataFrame) -> np.ndarray:
 
 
 def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
-                 offset=None) -> Design:
-    """The matrices of the model, after the missing-value screen."""
+                 offset=None, contrasts=None) -> Design:
+    """The matrices of the model, after the missing-value screen; factors coded with R's
+    contrasts (``contrasts`` maps a column to "treatment", "sum", "helmert" or "poly")."""
     require_data_frame(data)
     _check_columns(parsed, data)
     check_model_data(data, _variables(parsed, data))
@@ -358,7 +365,8 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
     kept = data.index.get_indexer(rows.index)
     y = response_vector(parsed, rows)
     require_finite(y, f"the response {parsed.response!r}")
-    X, names = model_matrix(parsed.fixed, rows)
+    fixed = with_r_contrasts(parsed.fixed, rows, contrasts)
+    X, names = model_matrix(fixed, rows)
     require_finite(X, f"the fixed-effects model matrix of {parsed.fixed!r}")
     X, names, dropped = drop_aliased_columns(X, names)
     total_offset = np.zeros(len(rows))
@@ -370,6 +378,6 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, weights=None,
     if np.any(w <= 0) or not np.all(np.isfinite(w)):
         raise ValueError("weights must be finite and positive; drop the rows whose weight "
                          "is zero instead")
-    blocks = _lme4_order([_block(term, rows) for term in parsed.random])
-    return Design(y, X, names, blocks, total_offset, w, rows.index, rows, parsed.fixed,
+    blocks = _lme4_order([_block(term, rows, contrasts) for term in parsed.random])
+    return Design(y, X, names, blocks, total_offset, w, rows.index, rows, fixed,
                   dropped, parsed.offsets)

@@ -35,8 +35,8 @@ _CBIND = re.compile(r"^cbind\((.*)\)$", re.S)
 
 
 def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
-          nagq: int = 1, offset=None, weights=None, theta: float | None = None
-          ) -> MixedModelResult:
+          nagq: int = 1, offset=None, weights=None, theta: float | None = None,
+          contrasts: dict[str, str] | None = None) -> MixedModelResult:
     """Fit a GLMM by maximum likelihood, with lme4's formula syntax.
 
     Args:
@@ -49,12 +49,15 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None 
             quadrature with that many nodes (a single scalar random effect only).
         theta: the negative binomial's shape; if not given it is estimated, as
             ``lme4::glmer.nb`` does (``fit.family`` shows the estimate).
+        contrasts: R's contrasts for some factors, e.g. ``{"f": "sum"}`` (as
+            :func:`companion.lmer`); ordered factors get polynomial contrasts otherwise.
 
     A Gamma model also estimates its dispersion (``fit.sigma`` is its square root, the
     coefficient of variation), and its Laplace factor uses the observed information, as
     glmmTMB does (:mod:`companion.glmm_dispersion`).
     """
-    return _fit(formula, data, family, link, nagq, offset, weights, theta, prior=False)
+    return _fit(formula, data, family, link, nagq, offset, weights, theta, prior=False,
+                contrasts=contrasts)
 
 
 def bglmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
@@ -66,7 +69,8 @@ def bglmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None
 
 
 def glmm_design(formula: str, data: pd.DataFrame, family, link=None, offset=None,
-                weights=None, theta=None) -> tuple[Design, Family, ParsedFormula]:
+                weights=None, theta=None, contrasts=None
+                ) -> tuple[Design, Family, ParsedFormula]:
     """Parse, resolve the binomial response, build and check the design."""
     fam = make_family(family, link, theta)
     parsed = parse_formula(formula)
@@ -76,7 +80,7 @@ def glmm_design(formula: str, data: pd.DataFrame, family, link=None, offset=None
     check_model_data(data, formula=formula)
     data = _factor_response(parsed, data, fam)
     parsed, data, weights = _binomial_response(parsed, data, fam, weights)
-    design = build_design(parsed, data, weights=weights, offset=offset)
+    design = build_design(parsed, data, weights=weights, offset=offset, contrasts=contrasts)
     check_response(fam, design.y, design.weights)
     return design, fam, parsed
 
@@ -130,13 +134,13 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
-def _fit(formula, data, family, link, nagq, offset, weights, theta, prior):
+def _fit(formula, data, family, link, nagq, offset, weights, theta, prior, contrasts=None):
     if not isinstance(nagq, (int, np.integer)) or nagq < 1:
         raise ValueError(f"nagq must be a positive integer, not {nagq!r}")
     estimate_shape = theta is None and isinstance(family, str) and \
         family_key(family) == "negative_binomial"
     design, fam, _ = glmm_design(formula, data, family, link, offset, weights,
-                                 1.0 if estimate_shape else theta)
+                                 1.0 if estimate_shape else theta, contrasts)
     deviance = LaplaceDeviance(design, fam, nagq)
     if fam.name == "Gamma":
         deviance = GammaLaplace(deviance)

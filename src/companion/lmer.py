@@ -19,7 +19,7 @@ from companion.results import MixedModelResult
 
 
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
-         offset=None) -> MixedModelResult:
+         offset=None, contrasts: dict[str, str] | None = None) -> MixedModelResult:
     """Fit a linear mixed model with lme4's formula syntax.
 
     Args:
@@ -28,24 +28,28 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
         reml: restricted maximum likelihood (the default, as in lme4) or ML.
         weights: prior weights, one positive number per row.
         offset: a known term added to the linear predictor, one number per row.
+        contrasts: R's contrasts for some factors, e.g. ``{"f": "sum"}`` ("treatment",
+            "sum", "helmert" or "poly"); unordered factors get treatment contrasts and
+            ordered ones polynomial contrasts otherwise, as in R.
     """
-    deviance = make_deviance(formula, data, reml=reml, weights=weights, offset=offset)
+    deviance = make_deviance(formula, data, reml=reml, weights=weights, offset=offset,
+                             contrasts=contrasts)
     layout = deviance.layout
     record = minimize_deviance(deviance.value_and_gradient, layout.start(),
                                layout.lower_bounds())
     check_optimum(deviance.value_and_gradient, record, layout.lower_bounds())
-    return _result(formula, data, deviance, record, weights, offset)
+    return _result(formula, data, deviance, record, weights, offset, contrasts)
 
 
 def make_deviance(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
-                  offset=None) -> ProfiledDeviance:
+                  offset=None, contrasts: dict[str, str] | None = None) -> ProfiledDeviance:
     """The profiled deviance (ML) or REML criterion as a function of theta, without
     fitting: lme4's ``devFunOnly = TRUE``, for plotting and teaching."""
     parsed = parse_formula(formula)
     if not parsed.random:
         raise FormulaError("no random-effects terms in the formula: add one such as "
                            "(1 | group), or fit a linear model with statsmodels' ols")
-    design = build_design(parsed, data, weights=weights, offset=offset)
+    design = build_design(parsed, data, weights=weights, offset=offset, contrasts=contrasts)
     _check_identifiable(design)
     return ProfiledDeviance(design, reml=reml)
 
@@ -117,7 +121,7 @@ def _random_effects(deviance: ProfiledDeviance, solution: Solution, sigma: float
     return ranef, condvar
 
 
-def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset):
+def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset, contrasts):
     design = deviance.design
     solution = deviance.solve(record.final)
     solution.pwrss = deviance.exact_pwrss(solution)
@@ -152,6 +156,7 @@ def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset):
         scaled_resid=pd.Series(resid * np.sqrt(design.weights) / sigma, index=design.rows),
         devfun=deviance,
         predictor=LinearPredictor(design),
-        refit_ml=(lambda: lmer(formula, data, reml=False, weights=weights, offset=offset))
+        refit_ml=(lambda: lmer(formula, data, reml=False, weights=weights, offset=offset,
+                               contrasts=contrasts))
         if reml else None,
     )

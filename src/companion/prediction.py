@@ -38,7 +38,7 @@ class LinearPredictor:
 
     @staticmethod
     def _random_part(fit, block, data: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
-        raw = patsy.dmatrix(block.term.expr, data, eval_env=eval_environment(),
+        raw = patsy.dmatrix(block.expr, data, eval_env=eval_environment(),
                             return_type="dataframe").to_numpy()
         table = fit.ranef[block.group][block.columns]
         keys = data[list(block.term.group)].astype(str).agg(":".join, axis=1).to_numpy()
