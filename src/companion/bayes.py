@@ -70,12 +70,28 @@ def _random_part(design: Design, coefficients) -> pt.TensorVariable:
 
 
 def sample_nutpie(model: pm.Model, draws: int, tune: int, chains: int, seed: int,
-                  target_accept: float = 0.8) -> az.InferenceData:
-    """NUTS by nutpie; the wall time (compiling and sampling) goes into the attrs."""
+                  target_accept: float = 0.8, drop: tuple[str, ...] = ()
+                  ) -> az.InferenceData:
+    """NUTS by nutpie; the wall time (compiling and sampling) goes into the attrs.
+
+    ``drop`` names variables whose draws are not kept (nor the warm-up). nutpie holds
+    every draw of every variable while it samples, so a model with a latent variable per
+    observation is then sampled two chains at a time (the two cores stay busy), with
+    those draws dropped between the batches: on 2,500 observations this halves the
+    memory the sampling takes.
+    """
     start = time.perf_counter()
-    idata = pm.sample(draws=draws, tune=tune, chains=chains, model=model,
-                      nuts_sampler="nutpie", progressbar=False, random_seed=seed,
-                      target_accept=target_accept)
+    batches = [chains] if not drop else [min(2, chains - k) for k in range(0, chains, 2)]
+    parts = []
+    for k, batch in enumerate(batches):
+        idata = pm.sample(draws=draws, tune=tune, chains=batch, model=model,
+                          nuts_sampler="nutpie", progressbar=False,
+                          random_seed=seed + k, target_accept=target_accept)
+        if drop:
+            idata = az.InferenceData(posterior=idata.posterior.drop_vars(list(drop)),
+                                     sample_stats=idata.sample_stats)
+        parts.append(idata)
+    idata = parts[0] if len(parts) == 1 else az.concat(parts, dim="chain", reset_dim=True)
     idata.posterior.attrs["wall_time"] = time.perf_counter() - start
     return idata
 

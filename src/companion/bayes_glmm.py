@@ -158,13 +158,9 @@ def mcmcglmm_glmm_fit(formula: str, data: pd.DataFrame, family: str = "binomial"
     model = mcmcglmm_glmm_model(formula, data, family, **options)
     # smaller steps: at nutpie's default 0.8 about 1% of the transitions diverge where
     # the inverse-gamma prior walls off the herd variance near zero
-    idata = sample_nutpie(model, draws, tune, chains, seed, target_accept=0.9)
     # keep what MCMCglmm keeps by default (pl = FALSE): not the draws of the n residuals,
-    # nor the warm-up (on sim_data they would hold 150 MB)
-    idata.posterior = idata.posterior.drop_vars("e")
-    for group in ("warmup_posterior", "warmup_sample_stats"):
-        if group in idata.groups():
-            delattr(idata, group)  # InferenceData forgets the group too
+    # nor the warm-up
+    idata = sample_nutpie(model, draws, tune, chains, seed, target_accept=0.9, drop=("e",))
     units = options.get("residual_variance", 1.0)
     idata.posterior.attrs["residual_variance"] = units
     table = mcmcglmm_table(mcmcglmm_glmm_draws(idata, model.group_name))

@@ -147,6 +147,7 @@ class BlockedFactor:
     def __init__(self, structure: RandomEffectsStructure, cross: CrossProducts,
                  lam: RelativeCovariance):
         self.structure = structure
+        self.lam = lam
         T0 = lam.T0
         self.T0 = T0
         self.Lambda_r = lam.Lambda_r
@@ -212,6 +213,16 @@ class BlockedFactor:
             for b in range(p0):
                 extra[:, a, b] = np.asarray(H[:, a::p0].multiply(QH[:, b::p0]).sum(axis=0))[0]
         return first + extra, Q
+
+    def inverse_level_blocks(self) -> list[np.ndarray]:
+        """Per term, the ``levels x p x p`` diagonal blocks of ``(L L')^-1``."""
+        first, Q = self.inverse_diagonal_blocks()
+        out, at = [first], 0
+        for p, m in zip(self.structure.rest_sizes, self.structure.rest_levels):
+            index = at + np.arange(m * p).reshape(m, p)
+            out.append(Q[index[:, :, None], index[:, None, :]])
+            at += m * p
+        return out
 
     def conditional_covariances(self, blocks) -> list[np.ndarray]:
         """Per term, ``levels x p x p`` blocks of ``Lambda (L L')^-1 Lambda'`` (times

@@ -236,6 +236,53 @@ class _BlockedDeviance(ProfiledDeviance):
                             factor.log_det)
 
     def gradient(self, solution: Solution) -> np.ndarray:
+        """The exact gradient (the module's formula) from the diagonal blocks of
+        ``(L L')^-1``: per term, ``sum_l (Z'PZ)_ll T = T^-T (m I - sum_l [(L L')^-1]_ll)``
+        minus, for REML, ``sum_l S_l (T'S_l)'``. A singular vector template (a boundary
+        fit) has no ``T^-T``; there the gradient is by central differences."""
+        templates = self.layout.templates(solution.theta)
+        if any(len(t) > 1 and np.min(np.abs(np.diag(t))) < 1e-10 for t in templates):
+            return self._central_differences(solution)
+        d, structure, factor = self.design, self.structure, solution.factor
+        residual = d.y - d.offset - d.X @ solution.beta - structure.multiply(solution.b)
+        v = structure.transpose_multiply(d.weights * residual)
+        reml = self.reml and self.p
+        if reml:
+            S, LtS = self._reml_columns(solution)
+        grads, at = [], 0
+        for block, T, inverse in zip(d.blocks, templates, factor.inverse_level_blocks()):
+            m, p = block.n_levels, block.n_columns
+            rows = slice(at, at + m * p)
+            M = m * np.eye(p) - inverse.sum(axis=0)
+            if p == 1:
+                first = M / T if T[0, 0] != 0 else np.zeros((1, 1))
+            else:
+                first = np.linalg.solve(T.T, M)
+            V, U = v[rows].reshape(m, p), solution.u[rows].reshape(m, p)
+            G = 2 * first - 2 * self._dof() * V.T @ U / solution.pwrss
+            if reml:
+                G -= 2 * np.einsum("lrk,lsk->rs", S[rows].reshape(m, p, -1),
+                                   LtS[rows].reshape(m, p, -1))
+            grads.append(G[self.layout.template_positions(p)])
+            at += m * p
+        return np.concatenate(grads)
+
+    def _reml_columns(self, solution: Solution) -> tuple[np.ndarray, np.ndarray]:
+        """``S = (Z'WX - Z'WZ Lambda L^-T RZX) RX^-1`` and ``Lambda' S``."""
+        structure, factor, w = self.structure, solution.factor, self.design.weights
+        back = factor.lam.multiply(factor.solve_upper(self._rzx(solution)))
+        ZtWZ_back = np.column_stack([structure.transpose_multiply(w * structure.multiply(c))
+                                     for c in back.T])
+        H = self.cross.ZtWX - ZtWZ_back
+        S = lapack.dtrtrs(solution.RX, H.T, trans=1)[0].T
+        return S, factor.lam.transpose_multiply(S)
+
+    def _rzx(self, solution: Solution) -> np.ndarray:
+        """``RZX = L^-1 Lambda' Z'WX`` at the solution's factor."""
+        factor = solution.factor
+        return factor.solve_lower(factor.lam.transpose_multiply(self.cross.ZtWX))
+
+    def _central_differences(self, solution: Solution) -> np.ndarray:
         theta = solution.theta
         value = self.objective(solution)
         grad = np.zeros_like(theta)
