@@ -5,6 +5,7 @@ import json
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 CORPUS = Path(__file__).resolve().parent / "reference" / "corpus"
@@ -40,3 +41,17 @@ def fit_names() -> list[str]:
 def data_name(fit: dict) -> str:
     """The data set a fit used, by its CSV file."""
     return next(name for name, info in schema().items() if info["file"] == fit["data"])
+
+
+# R's contrasts = list(...) of the corpus's calls, written as companion takes them
+CONTRASTS = {
+    "Machines_reml_contrast_matrix": {
+        "Machine": pd.DataFrame({"lin": [-1, 0, 1], "quad": [1, -2, 1]})},
+    "bacteria_bern_contrast_matrix": {  # R's matrix(c(2, -1, -1, 0, 1, -1), 3, 2)
+        "trt": np.array([[2, 0], [-1, 1], [-1, -1]])},
+}
+
+
+def fit_arguments(fit: dict) -> dict:
+    """The keyword arguments besides formula and data that reproduce R's call."""
+    return {"contrasts": CONTRASTS[fit["name"]]} if fit["name"] in CONTRASTS else {}

@@ -1,7 +1,8 @@
 """Generalized linear mixed models beyond the chapter against lme4's tight optimum (the
 corpus of ``tests/reference/corpus``): a Bernoulli response with two crossed terms and
 hundreds of levels, a correlated random slope crossed with items, three scalar Poisson
-terms, a Poisson random slope with an offset and a cbind binomial. Estimates, theta and
+terms, a Poisson random slope with an offset, a cbind binomial and a contrast matrix of
+one's own. Estimates, theta and
 the log-likelihood within 1e-4 relative (the GLMM standard); SEs, which both sides take
 from a finite-difference Hessian, within 1e-3."""
 
@@ -11,12 +12,12 @@ import numpy as np
 import pytest
 
 import companion
-from corpus import data_name, load_data, load_fit
+from corpus import data_name, fit_arguments, load_data, load_fit
 
 RTOL, SE_RTOL = 1e-4, 1e-3
 GLMM_FITS = ["sim_binom_cbind_int", "sim_pois_offset_slope", "sim_pois_small_int",
-             "bacteria_bern"]
-SLOW_GLMM_FITS = ["sim_bern_crossed_slope", "grouseticks_pois3", "VerbAgg_bern_crossed"]
+             "bacteria_bern", "bacteria_bern_contrast_matrix", "sim_bern_crossed_slope",
+             "grouseticks_pois3", "VerbAgg_bern_crossed"]
 
 
 def check_glmer(name: str) -> None:
@@ -24,7 +25,7 @@ def check_glmer(name: str) -> None:
     data = load_data(data_name(r))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no false convergence or singularity warning
-        fit = companion.glmer(r["formula"], data, family=r["family"])
+        fit = companion.glmer(r["formula"], data, family=r["family"], **fit_arguments(r))
     tight = r["tight_optimum"]
     assert list(fit.fixef.index) == r["X_colnames"]
     assert list(fit.theta.index) == list(tight["theta"])
@@ -43,12 +44,6 @@ def check_glmer(name: str) -> None:
 
 @pytest.mark.parametrize("name", GLMM_FITS)
 def test_glmm_matches_lme4(name):
-    check_glmer(name)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SLOW_GLMM_FITS)
-def test_multi_term_glmm_matches_lme4(name):
     check_glmer(name)
 
 

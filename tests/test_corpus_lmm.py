@@ -1,7 +1,7 @@
 """Linear mixed models beyond the chapter against lme4's tight optimum (the corpus of
 ``tests/reference/corpus``): crossed, nested, three-level, partially crossed, vector and
 uncorrelated terms, ordered factors (R's polynomial contrasts) alone and in
-interactions, a singular fit, ML and REML, and a large crossed design. Fixed
+interactions, a contrast matrix of one's own, a singular fit, ML and REML, and a large crossed design. Fixed
 effects, their SEs, theta, sigma and the log-likelihood within 1e-5 relative (thetas at
 zero, a singular fit's, within 1e-6 absolute)."""
 
@@ -12,13 +12,13 @@ import pytest
 
 import companion
 from companion.optimize import SingularFitWarning
-from corpus import data_name, load_data, load_fit
+from corpus import data_name, fit_arguments, load_data, load_fit
 
 RTOL = 1e-5
 LMM_FITS = ["Penicillin_reml_crossed", "Pastes_reml_nested", "Machines_reml_nested",
             "Orthodont_ml_slope", "sleepstudy_reml_uncorr", "sim_school_reml_3level",
             "sim_partial_crossed_ml", "Dyestuff2_reml_singular", "sleepstudy_ml_split",
-            "cake_ml_ordered", "sim_ordered_dose_reml"]
+            "cake_ml_ordered", "sim_ordered_dose_reml", "Machines_reml_contrast_matrix"]
 
 
 def fit_like_r(name: str):
@@ -26,7 +26,7 @@ def fit_like_r(name: str):
     data = load_data(data_name(r))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = companion.lmer(r["formula"], data, reml=r["REML"])
+        fit = companion.lmer(r["formula"], data, reml=r["REML"], **fit_arguments(r))
     return r, fit, caught
 
 

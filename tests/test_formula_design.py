@@ -253,17 +253,20 @@ def dense_criterion(design, theta, reml):
                                      "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
                                      "y ~ x + (1 | a) + (x | b)", "y ~ x + (x | b) + (1 | a)",
                                      "y ~ x + (1 | a) + (1 | b) + (1 | a:b)"])
-def test_sparse_deviances_equal_the_dense_formulas(formula):
-    """The per-level deviance (one term) and the blocked sparse one (several terms, crossed
-    and nested, scalar and vector, first term scalar or vector) are lme4's criterion."""
+@pytest.mark.parametrize("dense", [True, False])
+def test_blocked_deviances_equal_the_dense_formulas(formula, dense):
+    """The per-level deviance (one term) and the blocked one (several terms, crossed and
+    nested, scalar and vector, first term scalar or vector; off-diagonal blocks dense or
+    sparse) are lme4's criterion, with their exact gradients."""
     from companion.lmm import ProfiledDeviance
+    from companion.optimize import with_numerical_gradient
 
     data = _crossed_data() if formula.startswith("y") else companion.load_dataset("sleepstudy")
     design = build_design(parse_formula(formula), data)
     design.weights = 1 + np.arange(design.n) % 3 / 2
     rng = np.random.default_rng(2)
     for reml in (True, False):
-        deviance = ProfiledDeviance(design, reml)
+        deviance = ProfiledDeviance(design, reml, dense=dense)
         for _ in range(3):
             theta = deviance.layout.start() * rng.uniform(0.2, 1.5) \
                 + rng.normal(0, 0.2, deviance.layout.n_theta)
@@ -271,15 +274,20 @@ def test_sparse_deviances_equal_the_dense_formulas(formula):
                                                     neginf=-9))
             assert deviance(theta) == pytest.approx(dense_criterion(design, theta, reml),
                                                     rel=1e-10)
+            # central differences with step 1e-6 are good to about 1e-7 of the scale
+            numerical = with_numerical_gradient(deviance, deviance.layout.lower_bounds())
+            np.testing.assert_allclose(deviance.value_and_gradient(theta)[1],
+                                       numerical(theta)[1], rtol=1e-5, atol=1e-5)
 
 
-def test_blocked_factor_random_effects_and_conditional_covariances():
+@pytest.mark.parametrize("dense", [True, False])
+def test_blocked_factor_random_effects_and_conditional_covariances(dense):
     """The blocked factor's modes and condVar blocks against dense linear algebra."""
     from companion.lmm import ProfiledDeviance
 
     design = build_design(parse_formula("y ~ x + (x | b) + (1 | a) + (1 | a:b)"),
                           _crossed_data())
-    deviance = ProfiledDeviance(design, reml=True)
+    deviance = ProfiledDeviance(design, reml=True, dense=dense)
     theta = np.array([0.8, 0.3, 0.5, 0.7, 0.4])
     solution = deviance.solve(theta)
     Lam = deviance.layout.lambda_matrix(theta)

@@ -40,6 +40,9 @@ class RandomEffectsStructure:
         self.rest_sizes = [b.n_columns for b in rest]
         self.rest_levels = [b.n_levels for b in rest]
         self.q_rest = sum(b.size for b in rest)
+        self.rest_codes = [b.codes for b in rest]
+        self.rest_raw = [np.asarray(b.raw, dtype=float) for b in rest]
+        self.rest_starts = np.cumsum([0] + [b.size for b in rest])
         self.Z0 = _term_matrix(self.codes0, self.raw0, self.m0, n)
         self.Zr = sp.hstack([_term_matrix(b.codes, np.asarray(b.raw, dtype=float),
                                           b.n_levels, n) for b in rest], format="csr") \
@@ -79,6 +82,13 @@ class RandomEffectsStructure:
             return CrossProducts(A00, A10, A11)
         ZtWxy = self.transpose_multiply(np.column_stack([X, y]) * w[:, None])
         return CrossProducts(A00, A10, A11, ZtWxy[:, :-1], ZtWxy[:, -1])
+
+
+    def relative_covariance(self, templates: list[np.ndarray]) -> RelativeCovariance:
+        return RelativeCovariance(self, templates)
+
+    def factor(self, cross: CrossProducts, lam: RelativeCovariance) -> BlockedFactor:
+        return BlockedFactor(self, cross, lam)
 
 
 def _term_matrix(codes: np.ndarray, raw: np.ndarray, levels: int, n: int) -> sp.csr_matrix:
@@ -124,6 +134,7 @@ class RelativeCovariance:
     def __init__(self, structure: RandomEffectsStructure, templates: list[np.ndarray]):
         self.structure = structure
         self.T0 = templates[0]
+        self.rest = templates[1:]
         self.Lambda_r = rest_lambda(templates[1:], structure.rest_levels)
 
     def multiply(self, u: np.ndarray) -> np.ndarray:
@@ -152,7 +163,7 @@ class BlockedFactor:
         self.T0 = T0
         self.Lambda_r = lam.Lambda_r
         p0 = structure.p0
-        L00 = np.linalg.cholesky(T0.T @ cross.A00 @ T0 + np.eye(p0))
+        L00 = lower_cholesky(T0.T @ cross.A00 @ T0 + np.eye(p0))
         self.L00 = L00
         self.L00_inv = np.linalg.inv(L00) if p0 > 1 else 1 / L00
         A10 = self.Lambda_r.T @ cross.A10 @ _block_diagonal(
@@ -194,17 +205,16 @@ class BlockedFactor:
         return np.concatenate([x0, x1], axis=0)
 
     # -- conditional covariances ---------------------------------------------------------
-    def inverse_diagonal_blocks(self) -> tuple[np.ndarray, np.ndarray]:
-        """The diagonal blocks of ``(L L')^-1``: the first term's ``levels x p0 x p0``, and
-        the rest's dense ``q_rest x q_rest`` block (whose diagonal blocks belong to the
-        other terms)."""
+    def inverse_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``C = (L L')^-1`` as the first term's diagonal blocks (levels x p0 x p0), the
+        rest x first block (dense) and the rest's dense block."""
         s = self.structure
         first = np.swapaxes(self.L00_inv, 1, 2) @ self.L00_inv
         if not s.q_rest:
-            return first, np.zeros((0, 0))
+            return first, np.zeros((0, s.q0)), np.zeros((0, 0))
         L11_inv = lapack.dtrtri(self.L11, lower=1)[0]
         Q = L11_inv.T @ L11_inv
-        # (LL')^-1_00 = L00^-T L00^-1 + H'QH with H = L10 L00^-1
+        # (LL')^-1_00 = L00^-T L00^-1 + H'QH and (LL')^-1_10 = -QH, with H = L10 L00^-1
         H = (self.L10 @ _block_diagonal(self.L00_inv)).tocsc()
         QH = (H.T @ Q).T  # dense q_rest x q0
         p0 = s.p0
@@ -212,31 +222,56 @@ class BlockedFactor:
         for a in range(p0):
             for b in range(p0):
                 extra[:, a, b] = np.asarray(H[:, a::p0].multiply(QH[:, b::p0]).sum(axis=0))[0]
-        return first + extra, Q
+        return first + extra, -QH, Q
 
     def inverse_level_blocks(self) -> list[np.ndarray]:
         """Per term, the ``levels x p x p`` diagonal blocks of ``(L L')^-1``."""
-        first, Q = self.inverse_diagonal_blocks()
-        out, at = [first], 0
-        for p, m in zip(self.structure.rest_sizes, self.structure.rest_levels):
-            index = at + np.arange(m * p).reshape(m, p)
-            out.append(Q[index[:, :, None], index[:, None, :]])
-            at += m * p
-        return out
+        first, _, Q = self.inverse_parts()
+        return inverse_level_blocks(first, Q, self.structure)
 
     def conditional_covariances(self, blocks) -> list[np.ndarray]:
         """Per term, ``levels x p x p`` blocks of ``Lambda (L L')^-1 Lambda'`` (times
         sigma^2, lme4's ``condVar``)."""
-        first, Q = self.inverse_diagonal_blocks()
-        T0 = self.T0
-        out = [T0 @ first @ T0.T]
-        at = 0
-        for block, p, m in zip(blocks[1:], self.structure.rest_sizes,
-                               self.structure.rest_levels):
-            size = p * m
-            Lr = self.Lambda_r[at:at + size, at:at + size]
-            cov = (Lr @ (Lr @ Q[at:at + size, at:at + size]).T).T
-            out.append(np.stack([cov[k * p:(k + 1) * p, k * p:(k + 1) * p]
-                                 for k in range(m)]))
-            at += size
-        return out
+        templates = [self.T0] + list(self.lam.rest)
+        return [T @ C @ T.T for T, C in zip(templates, self.inverse_level_blocks())]
+
+
+def lower_cholesky(blocks: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of symmetric positive definite blocks."""
+    if blocks.shape[-1] == 1:
+        if np.any(blocks <= 0):
+            raise np.linalg.LinAlgError("a diagonal block is not positive definite")
+        return np.sqrt(blocks)
+    return np.linalg.cholesky(blocks)
+
+
+def inverse_level_blocks(first: np.ndarray, Q: np.ndarray, structure) -> list[np.ndarray]:
+    """Per term, the ``levels x p x p`` diagonal blocks of ``(L L')^-1``, from the first
+    term's blocks and the rest's dense block ``Q``."""
+    out = [first]
+    for k, (p, m) in enumerate(zip(structure.rest_sizes, structure.rest_levels)):
+        index = structure.rest_starts[k] + np.arange(m * p).reshape(m, p)
+        out.append(Q[index[:, :, None], index[:, None, :]])
+    return out
+
+
+def leverages(structure, lam, parts) -> np.ndarray:
+    """``z_i' Lambda (L L')^-1 Lambda' z_i`` for every row ``i``, from
+    :meth:`BlockedFactor.inverse_parts` (``parts``) and the relative covariance ``lam``."""
+    first, C10, Q = parts
+    s = structure
+    zeta0 = s.raw0 @ lam.T0  # row i: z_i' T0, the first term's part of Lambda' z_i
+    out = np.einsum("ia,iab,ib->i", zeta0, first[s.codes0], zeta0)
+    rest = []  # each rest column of Lambda' z_i: its position and values
+    for k, (codes, raw, T) in enumerate(zip(s.rest_codes, s.rest_raw, lam.rest)):
+        zeta = raw @ T
+        p = T.shape[0]
+        rest += [(s.rest_starts[k] + codes * p + j, zeta[:, j]) for j in range(p)]
+    first_index = s.codes0 * s.p0
+    for a, (index, values) in enumerate(rest):
+        for j in range(s.p0):
+            out += 2 * values * zeta0[:, j] * C10[index, first_index + j]
+        out += values * values * Q[index, index]
+        for other, other_values in rest[a + 1:]:
+            out += 2 * values * other_values * Q[index, other]
+    return out

@@ -4,7 +4,9 @@ R codes an unordered factor with ``contr.treatment`` and an ordered one with
 ``contr.poly``; lme4's ``contrasts = list(f = "contr.sum")`` picks another. Here each is a
 patsy contrast (``C(f, contr_poly)`` in a formula) that gives R's matrix and R's names:
 ``f.L``, ``f.Q``, ``f.C``, ``f^4`` ... for ``contr_poly``; ``f1``, ``f2`` ... for
-``contr_sum`` and ``contr_helmert``; ``fB`` (the level) for ``contr_treatment``. Where a
+``contr_sum`` and ``contr_helmert``; ``fB`` (the level) for ``contr_treatment``; a matrix
+of one's own (``contrasts={"f": matrix}``, one row per level) names its columns as R does,
+``f`` and the column's name, or ``f1``, ``f2`` ... when it has none. Where a
 factor must be coded in full (no intercept before it), every contrast gives one indicator
 column per level, as R does. :func:`with_r_contrasts` rewrites a formula's factors to
 these, and :func:`r_factor_name` turns patsy's column names back into R's.
@@ -12,6 +14,7 @@ these, and :func:`r_factor_name` turns patsy's column names back into R's.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 
@@ -82,19 +85,58 @@ class contr_poly(_RContrast):  # noqa: N801
         return values, names[:k - 1]
 
 
+class contr_matrix(_RContrast):  # noqa: N801
+    """A contrast matrix given by the user, one row per level."""
+
+    def __init__(self, values: np.ndarray, names: list[str]):
+        self.values, self.names = values, names
+
+    def matrix(self, levels):
+        if len(self.values) != len(levels):
+            raise ValueError(f"a contrast matrix with {len(self.values)} rows for a factor "
+                             f"with {len(levels)} levels ({', '.join(map(str, levels))}): "
+                             "give one row per level, in the factor's level order")
+        return self.values, self.names
+
+
+CUSTOM: dict[str, contr_matrix] = {}  # the formula names of users' matrices, by content
+
+
+def _custom_name(name: str, matrix) -> str:
+    """Register a user's contrast matrix; its name in formulas depends on its content
+    only, so a model refitted or predicted later finds it again."""
+    if isinstance(matrix, pd.DataFrame):
+        names = [str(c) for c in matrix.columns]
+    else:
+        names = None
+    values = np.asarray(matrix, dtype=float)
+    if values.ndim != 2 or values.shape[1] < 1 or not np.isfinite(values).all():
+        raise ValueError(f"contrasts[{name!r}] must be a matrix with one row per level and "
+                         "at least one column of finite numbers, or one of "
+                         f"{sorted(CONTRASTS)}")
+    names = names or [str(j) for j in range(1, values.shape[1] + 1)]
+    digest = hashlib.sha1(values.tobytes() + repr((values.shape, names)).encode())
+    key = f"contr_custom_{digest.hexdigest()[:12]}"
+    CUSTOM.setdefault(key, contr_matrix(values, names))
+    return key
+
+
 CONTRASTS = {"treatment": contr_treatment, "sum": contr_sum, "helmert": contr_helmert,
              "poly": contr_poly}
 FORMULA_NAMES = {cls.__name__: cls for cls in CONTRASTS.values()}
 
 
-def with_r_contrasts(rhs: str, data: pd.DataFrame,
-                     contrasts: Mapping[str, str] | None = None) -> str:
+def with_r_contrasts(rhs: str, data: pd.DataFrame, contrasts: Mapping | None = None) -> str:
     """``rhs`` with each ordered factor (and each factor named in ``contrasts``, by
-    ``"treatment"``, ``"sum"``, ``"helmert"`` or ``"poly"``) written ``C(f, contr_...)``."""
+    ``"treatment"``, ``"sum"``, ``"helmert"``, ``"poly"`` or a matrix) written
+    ``C(f, contr_...)``."""
     contrasts = dict(contrasts or {})
     for name, kind in contrasts.items():
         if name not in data.columns:
             raise ValueError(f"contrasts names {name!r}, which is not a column of the data")
+        if not isinstance(kind, str):
+            contrasts[name] = _custom_name(name, kind)
+            continue
         key = str(kind).removeprefix("contr.")
         if key not in CONTRASTS:
             raise ValueError(f"contrasts[{name!r}] must be one of {sorted(CONTRASTS)} (or "

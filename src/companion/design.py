@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from companion.contrasts import FORMULA_NAMES, r_factor_name, with_r_contrasts
+from companion.contrasts import CUSTOM, FORMULA_NAMES, r_factor_name, with_r_contrasts
 from companion.formula import FormulaError, ParsedFormula, RandomTerm
 from companion.validate import check_model_data, require_data_frame, require_finite
 
@@ -113,8 +113,9 @@ def r_column_name(name: str) -> str:
 
 
 def eval_environment() -> patsy.EvalEnvironment:
-    """What a formula may call: R's functions, numpy as ``np`` and R's contrasts."""
-    return patsy.EvalEnvironment([_FUNCTIONS, {"np": np}, FORMULA_NAMES])
+    """What a formula may call: R's functions, numpy as ``np`` and R's contrasts (users'
+    matrices included)."""
+    return patsy.EvalEnvironment([_FUNCTIONS, {"np": np}, FORMULA_NAMES, CUSTOM])
 
 
 def _variables(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:

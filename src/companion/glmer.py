@@ -29,14 +29,16 @@ from companion.optimize import (check_optimum, minimize_deviance, value_hessian,
 from companion.prediction import LinearPredictor
 from companion.results import MixedModelResult, OptimizationRecord
 from companion.separation import warn_if_separated
+from companion.threads import single_blas_thread
 from companion.validate import check_model_data
 
 _CBIND = re.compile(r"^cbind\((.*)\)$", re.S)
 
 
+@single_blas_thread
 def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
           nagq: int = 1, offset=None, weights=None, theta: float | None = None,
-          contrasts: dict[str, str] | None = None) -> MixedModelResult:
+          contrasts: dict | None = None) -> MixedModelResult:
     """Fit a GLMM by maximum likelihood, with lme4's formula syntax.
 
     Args:
@@ -60,6 +62,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None 
                 contrasts=contrasts)
 
 
+@single_blas_thread
 def bglmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
            offset=None, weights=None) -> MixedModelResult:
     """blme::bglmer with its default covariance prior: for each random term with ``p``
@@ -180,12 +183,12 @@ def _two_stage_fit(deviance: LaplaceDeviance, lower: np.ndarray) -> Optimization
 
     def first_stage(theta):
         try:
-            return deviance.fixed_effects_stage(theta)[0]
+            value, _, _, gradient = deviance.fixed_effects_stage(theta, gradient=True)
+            return value, gradient
         except (np.linalg.LinAlgError, PirlsError, FloatingPointError):
-            return np.inf
+            return np.inf, np.zeros(len(theta))
 
-    first = minimize_deviance(with_numerical_gradient(first_stage, theta_lower),
-                              deviance.layout.start(), theta_lower, rtol=1e-7)
+    first = minimize_deviance(first_stage, deviance.layout.start(), theta_lower, rtol=1e-7)
     _, beta0, RX = deviance.fixed_effects_stage(first.final)
 
     def to_phi(x):

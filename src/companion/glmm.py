@@ -11,19 +11,20 @@ log-likelihood is the Laplace approximation to the log-likelihood. With one scal
 term, ``nagq > 1`` replaces each group's Laplace factor by adaptive Gauss-Hermite
 quadrature around the mode.
 
-With one random term the modes decouple by level, everything is done level by level, and
-the gradient in ``phi`` is exact (the derivative of ``log|L|`` through the modes comes from
-the implicit function theorem). With several terms each PIRLS step is solved with the
-blocked sparse factor of :mod:`companion.blocked`, and the gradient is by central
-differences.
+With one random term the modes decouple by level and everything is done level by level;
+with several, each PIRLS step is solved with the blocked factor of
+:mod:`companion.blocked`. The gradient in ``phi`` is exact either way (the derivative of
+``log|L|`` through the modes comes from the implicit function theorem).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as la
 from numpy.polynomial.hermite_e import hermegauss
 
-from companion.blocked import BlockedFactor, RandomEffectsStructure, RelativeCovariance
+from companion.blocked import leverages
+from companion.dense import make_structure
 from companion.design import Design
 from companion.families import Family, start_mu
 from companion.lmm import ThetaLayout
@@ -61,9 +62,11 @@ def newton_with_halving(evaluate, newton_step, x: np.ndarray, tol: float):
 
 class LaplaceDeviance:
     """``D(phi)`` for ``phi = (theta, beta)``; ``LaplaceDeviance(design, family)`` picks the
-    per-level implementation for one random term and the dense one otherwise."""
+    per-level implementation for one random term and the blocked one otherwise (its
+    off-diagonal blocks dense or sparse as :func:`companion.dense.make_structure` decides,
+    or as ``dense`` forces)."""
 
-    def __new__(cls, design: Design, fam: Family, nagq: int = 1):
+    def __new__(cls, design: Design, fam: Family, nagq: int = 1, dense: bool | None = None):
         if cls is LaplaceDeviance:
             if len(design.blocks) > 1:
                 cls = _BlockedLaplace
@@ -71,7 +74,8 @@ class LaplaceDeviance:
                 cls = _ScalarLaplace if design.blocks[0].n_columns == 1 else _OneTermLaplace
         return super().__new__(cls)
 
-    def __init__(self, design: Design, fam: Family, nagq: int = 1):
+    def __init__(self, design: Design, fam: Family, nagq: int = 1,
+                 dense: bool | None = None):
         self.design, self.family, self.nagq = design, fam, nagq
         self.layout = ThetaLayout([b.n_columns for b in design.blocks],
                                   [b.n_levels for b in design.blocks])
@@ -110,6 +114,21 @@ class LaplaceDeviance:
             return mu, var, var
         return mu, fam.link.mu_eta(eta), fam.variance(mu)
 
+    def _derivatives(self, s):
+        """Per observation, the first and second derivatives of the deviance residual in
+        eta (``g1``, ``g2``) and the derivative of the IRLS weight in eta (``dW``)."""
+        fam, y, w = self.family, self.y, self.w
+        mu, d_mu, var = s["mu"], s["d_mu"], s["var"]
+        W = w * d_mu**2 / var
+        if self._logit:  # canonical: the exact and Fisher weights agree
+            g2, dW = 2 * W, w * var * (1 - 2 * mu)
+        else:
+            d2_mu = fam.link.mu_eta2(s["eta"])
+            dvar = fam.variance_deriv(mu)
+            g2 = 2 * W - 2 * w * (y - mu) * (d2_mu * var - d_mu**2 * dvar) / var**2
+            dW = w * (2 * d_mu * d2_mu * var - d_mu**3 * dvar) / var**2
+        return -2 * w * (y - mu) * d_mu / var, g2, dW
+
     def __call__(self, phi) -> float:
         self.evaluations += 1
         try:
@@ -139,7 +158,8 @@ class LaplaceDeviance:
 class _OneTermLaplace(LaplaceDeviance):
     """One random term: the modes, the Laplace factors and the gradient level by level."""
 
-    def __init__(self, design: Design, fam: Family, nagq: int = 1):
+    def __init__(self, design: Design, fam: Family, nagq: int = 1,
+                 dense: bool | None = None):
         super().__init__(design, fam, nagq)
         block = design.blocks[0]
         if nagq > 1 and block.n_columns != 1:
@@ -344,22 +364,24 @@ class _ScalarLaplace(_OneTermLaplace):
 
 class _BlockedLaplace(LaplaceDeviance):
     """Several random terms: PIRLS on the whole vector of modes, each Newton step solved
-    with the blocked sparse factor of :mod:`companion.blocked`."""
+    with the blocked factor of :mod:`companion.blocked` (dense or sparse off-diagonal
+    blocks, :mod:`companion.dense`)."""
 
-    def __init__(self, design: Design, fam: Family, nagq: int = 1):
+    def __init__(self, design: Design, fam: Family, nagq: int = 1,
+                 dense: bool | None = None):
         if nagq > 1:
             raise ValueError(f"adaptive Gauss-Hermite quadrature (nagq = {nagq}) needs a "
                              "single scalar random effect; this model has "
                              f"{len(design.blocks)} random terms; use nagq = 1 (Laplace)")
         super().__init__(design, fam, nagq)
-        self.structure = RandomEffectsStructure(design.blocks, len(self.y))
+        self.structure = make_structure(design.blocks, len(self.y), dense)
         self._u = np.zeros(self.structure.q)
         self._beta = glm_fit(self.X, self.y, self.w, self.offset, fam)  # warm start
 
     def solve(self, phi) -> dict:
         theta, beta = self.split(phi)
         structure = self.structure
-        lam = RelativeCovariance(structure, self.layout.templates(theta))
+        lam = structure.relative_covariance(self.layout.templates(theta))
         fixed = self.offset + self.X @ beta
         y, w, fam = self.y, self.w, self.family
 
@@ -370,7 +392,7 @@ class _BlockedLaplace(LaplaceDeviance):
             return eta, mu, d_mu, var, dev, float(dev.sum() + u @ u)
 
         def factor_at(d_mu, var):
-            return BlockedFactor(structure, structure.cross_products(w * d_mu**2 / var), lam)
+            return structure.factor(structure.cross_products(w * d_mu**2 / var), lam)
 
         def newton_step(u, state):
             _, mu, d_mu, var, _, _ = state
@@ -385,19 +407,57 @@ class _BlockedLaplace(LaplaceDeviance):
             raise PirlsError("non-finite deviance at the conditional modes")
         self._u = u
         return {"theta": theta, "beta": beta, "lam": lam, "u": u, "eta": eta, "mu": mu,
-                "dev": dev, "factor": factor_at(d_mu, var), "h": h}
+                "d_mu": d_mu, "var": var, "dev": dev, "factor": factor_at(d_mu, var),
+                "h": h}
 
     def deviance(self, s) -> float:
         return float(s["h"] + s["factor"].log_det)
 
-    def fixed_effects_stage(self, theta) -> tuple[float, np.ndarray, np.ndarray]:
+    def gradient(self, s) -> np.ndarray:
+        """The exact gradient, the one-term formula for the whole vector of modes: with
+        ``C = (L L')^-1``, the leverages ``q_i = z_i' Lambda C Lambda' z_i``, ``c = dW q``,
+        ``s = H^-1 Lambda'Z'c`` (``H`` the Hessian of ``h`` in ``u``) and
+        ``e = g1 + c - g2 Z Lambda s``: ``d/dbeta = X'e`` and, along ``theta_k`` with
+        ``E_k = dLambda/dtheta_k``, ``e'Z E_k u + 2 tr(C Lambda'Z'WZ E_k) - (Z'g1)'E_k s``,
+        where ``tr(C Lambda'Z'WZ E_k)`` is read off ``T^-T (m I - sum_l C_ll)``. At a
+        singular vector template (no ``T^-1``) the gradient is by central differences."""
+        structure, factor, lam, u = self.structure, s["factor"], s["lam"], s["u"]
+        templates = self.layout.templates(s["theta"])
+        if _singular_vector_template(templates):
+            return self._central_differences(s)
+        g1, g2, dW = self._derivatives(s)
+        parts = factor.inverse_parts()
+        c = dW * leverages(structure, lam, parts)
+        rho = lam.transpose_multiply(structure.transpose_multiply(c))
+        if self.family.is_canonical:  # g2 = 2 W, so H = 2 L L'
+            s_g = factor.solve_upper(factor.solve_lower(rho)) / 2
+        else:
+            try:
+                curvature = structure.factor(structure.cross_products(g2 / 2), lam)
+            except np.linalg.LinAlgError:  # h is not convex in u here
+                return self._central_differences(s)
+            s_g = curvature.solve_upper(curvature.solve_lower(rho)) / 2
+        e = g1 + c - g2 * structure.multiply(lam.multiply(s_g))
+        return np.concatenate([self._theta_gradient(templates, factor, e, g1, u, s_g),
+                               self.X.T @ e])
+
+    def _central_differences(self, s) -> np.ndarray:
+        phi = np.concatenate([s["theta"], s["beta"]])
+        return with_numerical_gradient(self, self.lower_bounds())(phi)[1]
+
+    def fixed_effects_stage(self, theta, gradient: bool = False):
         """lme4's ``nAGQ = 0`` deviance at ``theta``: the fixed effects found by PIRLS
-        with the modes (one penalized least-squares problem in ``(u, beta)``). Returns the
-        deviance, those fixed effects and ``RX`` (upper triangular, ``RX'RX`` the fixed
-        effects' part of the PIRLS system, which scales them for the next stage)."""
+        with the modes (one penalized least-squares problem in ``x = (u, beta)``). Returns
+        the deviance, those fixed effects and ``RX`` (upper triangular, ``RX'RX`` the
+        fixed effects' part of the PIRLS system, which scales them for the next stage),
+        and with ``gradient=True`` also the deviance's exact gradient in ``theta``: the
+        Laplace formula of :meth:`gradient` with ``s`` solved from the joint Hessian of
+        ``h`` in ``(u, beta)`` (``beta`` moves with ``theta`` here) and
+        ``e = g1 + c - g2 (Z Lambda s_u + X s_beta)``."""
         theta = np.asarray(theta, dtype=float)
         structure, X = self.structure, self.X
-        lam = RelativeCovariance(structure, self.layout.templates(theta))
+        templates = self.layout.templates(theta)
+        lam = structure.relative_covariance(templates)
         y, w, fam = self.y, self.w, self.family
         q = structure.q
 
@@ -405,39 +465,91 @@ class _BlockedLaplace(LaplaceDeviance):
             eta = self.offset + X @ x[q:] + structure.multiply(lam.multiply(x[:q]))
             mu, d_mu, var = self._moments(eta)
             dev = fam.dev_resid(y, mu, w)
-            return mu, d_mu, var, dev, float(dev.sum() + x[:q] @ x[:q])
-
-        def system(d_mu, var):
-            weights = w * d_mu**2 / var
-            cross = structure.cross_products(weights, X, np.zeros(len(y)))
-            factor = BlockedFactor(structure, cross, lam)
-            RZX = factor.solve_lower(lam.transpose_multiply(cross.ZtWX))
-            RX = np.linalg.cholesky(X.T @ (X * weights[:, None]) - RZX.T @ RZX).T
-            return factor, RZX, RX
+            return eta, mu, d_mu, var, dev, float(dev.sum() + x[:q] @ x[:q])
 
         def newton_step(x, state):
-            mu, d_mu, var, _, _ = state
-            factor, RZX, RX = system(d_mu, var)
+            _, mu, d_mu, var, _, _ = state
             g = -w * (y - mu) * d_mu / var
-            c_u = factor.solve_lower(lam.transpose_multiply(structure.transpose_multiply(g))
-                                     + x[:q])
-            c_b = np.linalg.solve(RX.T, X.T @ g - RZX.T @ c_u)
-            d_beta = np.linalg.solve(RX, c_b)
-            return np.concatenate([factor.solve_upper(c_u - RZX @ d_beta), d_beta])
+            system = _JointSystem(structure, lam, X, w * d_mu**2 / var)
+            return system.solve(np.concatenate([
+                lam.transpose_multiply(structure.transpose_multiply(g)) + x[:q], X.T @ g]))
 
-        x, (mu, d_mu, var, dev, h) = newton_with_halving(
+        x, (eta, mu, d_mu, var, dev, h) = newton_with_halving(
             evaluate, newton_step, np.concatenate([self._u, self._beta]), self._pirls_tol)
         if not np.isfinite(h):
             raise PirlsError("non-finite deviance at the conditional modes")
         self._u, self._beta = x[:q], x[q:]
-        factor, _, RX = system(d_mu, var)
-        return h + factor.log_det, x[q:], RX
+        system = _JointSystem(structure, lam, X, w * d_mu**2 / var)
+        value = h + system.factor.log_det
+        if not gradient:
+            return value, x[q:], system.RX
+        if _singular_vector_template(templates):
+            grad = with_numerical_gradient(lambda t: self.fixed_effects_stage(t)[0],
+                                           self.layout.lower_bounds())(theta)[1]
+            return value, x[q:], system.RX, grad
+        g1, g2, dW = self._derivatives({"eta": eta, "mu": mu, "d_mu": d_mu, "var": var})
+        c = dW * leverages(structure, lam, system.factor.inverse_parts())
+        rho = np.concatenate([lam.transpose_multiply(structure.transpose_multiply(c)),
+                              X.T @ c])
+        curvature = system if fam.is_canonical else \
+            _JointSystem(structure, lam, X, g2 / 2)  # g2 = 2 W for a canonical link
+        s_x = curvature.solve(rho) / 2
+        e = g1 + c - g2 * (structure.multiply(lam.multiply(s_x[:q])) + X @ s_x[q:])
+        grad = self._theta_gradient(templates, system.factor, e, g1, x[:q], s_x[:q])
+        return value, x[q:], system.RX, grad
+
+    def _theta_gradient(self, templates, factor, e, g1, u, s_u) -> np.ndarray:
+        """Along each ``theta_k``: ``e'Z E_k u + 2 tr(C Lambda'Z'WZ E_k) - (Z'g1)'E_k s``,
+        the trace read off ``T^-T (m I - sum_l C_ll)`` (see :meth:`gradient`)."""
+        Zte, Ztg1 = self.structure.transpose_multiply(np.column_stack([e, g1])).T
+        grads, at = [], 0
+        for T, inverse in zip(templates, factor.inverse_level_blocks()):
+            m, p = inverse.shape[:2]
+            M = m * np.eye(p) - inverse.sum(axis=0)
+            if p == 1:
+                trace = M / T if T[0, 0] != 0 else np.zeros((1, 1))
+            else:
+                trace = np.linalg.solve(T.T, M)
+            rows = slice(at, at + m * p)
+
+            def outer(left, right):
+                return left[rows].reshape(m, p).T @ right[rows].reshape(m, p)
+
+            G = outer(Zte, u) + 2 * trace - outer(Ztg1, s_u)
+            grads.append(G[self.layout.template_positions(p)])
+            at += m * p
+        return np.concatenate(grads)
 
     def conditional_covariances(self, s) -> list[np.ndarray]:
         return s["factor"].conditional_covariances(self.design.blocks)
 
     def random_effects(self, s) -> np.ndarray:
         return s["lam"].multiply(s["u"])
+
+
+class _JointSystem:
+    """The PIRLS system in ``(u, beta)`` for one weight vector, ``[[L L', Lambda'Z'WX],
+    [X'WZ Lambda, X'WX]]``, factored as ``L``, ``RZX = L^-1 Lambda'Z'WX`` and ``RX``."""
+
+    def __init__(self, structure, lam, X, weights):
+        cross = structure.cross_products(weights, X, np.zeros(len(weights)))
+        self.factor = structure.factor(cross, lam)
+        self.RZX = self.factor.solve_lower(lam.transpose_multiply(cross.ZtWX))
+        self.RX = np.linalg.cholesky(X.T @ (X * weights[:, None]) - self.RZX.T @ self.RZX).T
+        self.q = structure.q
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        """The system's solution for the right-hand side ``r = (r_u, r_beta)``."""
+        factor, RZX, RX, q = self.factor, self.RZX, self.RX, self.q
+        c_u = factor.solve_lower(r[:q])
+        c_b = la.solve_triangular(RX, r[q:] - RZX.T @ c_u, trans="T")
+        d_beta = la.solve_triangular(RX, c_b)
+        return np.concatenate([factor.solve_upper(c_u - RZX @ d_beta), d_beta])
+
+
+def _singular_vector_template(templates) -> bool:
+    """Whether a vector term's template has a zero on its diagonal (no ``T^-1``)."""
+    return any(len(t) > 1 and np.min(np.abs(np.diag(t))) < 1e-10 for t in templates)
 
 
 def glm_fit(X, y, w, offset, fam: Family, tol: float = 1e-10) -> np.ndarray:

@@ -16,10 +16,12 @@ from companion.lmm import ProfiledDeviance, Solution, ThetaLayout
 from companion.optimize import check_optimum, minimize_deviance
 from companion.prediction import LinearPredictor
 from companion.results import MixedModelResult
+from companion.threads import single_blas_thread
 
 
+@single_blas_thread
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
-         offset=None, contrasts: dict[str, str] | None = None) -> MixedModelResult:
+         offset=None, contrasts: dict | None = None) -> MixedModelResult:
     """Fit a linear mixed model with lme4's formula syntax.
 
     Args:
@@ -29,8 +31,10 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
         weights: prior weights, one positive number per row.
         offset: a known term added to the linear predictor, one number per row.
         contrasts: R's contrasts for some factors, e.g. ``{"f": "sum"}`` ("treatment",
-            "sum", "helmert" or "poly"); unordered factors get treatment contrasts and
-            ordered ones polynomial contrasts otherwise, as in R.
+            "sum", "helmert" or "poly") or ``{"f": matrix}`` (one row per level; a
+            DataFrame's column names name the coefficients, as R's colnames do);
+            unordered factors get treatment contrasts and ordered ones polynomial
+            contrasts otherwise, as in R.
     """
     deviance = make_deviance(formula, data, reml=reml, weights=weights, offset=offset,
                              contrasts=contrasts)
@@ -42,7 +46,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
 
 
 def make_deviance(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
-                  offset=None, contrasts: dict[str, str] | None = None) -> ProfiledDeviance:
+                  offset=None, contrasts: dict | None = None) -> ProfiledDeviance:
     """The profiled deviance (ML) or REML criterion as a function of theta, without
     fitting: lme4's ``devFunOnly = TRUE``, for plotting and teaching."""
     parsed = parse_formula(formula)

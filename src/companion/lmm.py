@@ -12,7 +12,8 @@ once; each evaluation costs one factorization of ``L`` (per level for one random
 blocked sparse factor of :mod:`companion.blocked` for several) and one ``p x p``
 factorization. Nothing is ever inverted: every step is a triangular solve.
 
-With one random term the gradient is exact (with several it is by central differences).
+The gradient is exact (with several terms it falls back on central differences at a
+singular vector template, where ``T^-1`` does not exist).
 With ``V = W^-1 + Z Lambda Lambda' Z'``, ``P`` the REML projection
 ``V^-1 - V^-1 X (X'V^-1 X)^-1 X'V^-1`` and ``v = Z'P y = Z'W (y - X beta - Z b)``, the
 derivative along ``theta_k`` (``E_k = dLambda/dtheta_k``) is
@@ -33,7 +34,7 @@ import numpy as np
 import scipy.linalg as la
 from scipy.linalg import lapack
 
-from companion.blocked import BlockedFactor, RandomEffectsStructure, RelativeCovariance
+from companion.dense import make_structure
 from companion.design import Design
 
 _LOG_2PI = np.log(2 * np.pi)
@@ -134,15 +135,17 @@ class ProfiledDeviance:
     the matrix ``Lambda' Z'WZ Lambda + I`` is block diagonal, one small block per level,
     and everything is done level by level in batches (no ``n x q`` or ``q x q`` matrix
     is ever formed, so a million rows and 20,000 groups fit in memory); with several terms
-    the blocked sparse factor of :mod:`companion.blocked` is used.
+    the blocked factor of :mod:`companion.blocked`, its off-diagonal blocks dense or
+    sparse (:func:`companion.dense.make_structure`; ``dense=True`` or ``False`` forces
+    the choice, for tests and benchmarks).
     """
 
-    def __new__(cls, design: Design, reml: bool = True):
+    def __new__(cls, design: Design, reml: bool = True, dense: bool | None = None):
         if cls is ProfiledDeviance:
             cls = _OneTermDeviance if len(design.blocks) == 1 else _BlockedDeviance
         return super().__new__(cls)
 
-    def __init__(self, design: Design, reml: bool = True):
+    def __init__(self, design: Design, reml: bool = True, dense: bool | None = None):
         self.design = design
         self.reml = reml
         self.layout = ThetaLayout([b.n_columns for b in design.blocks],
@@ -211,20 +214,19 @@ class ProfiledDeviance:
 
 
 class _BlockedDeviance(ProfiledDeviance):
-    """Several random terms: the blocked sparse factor of :mod:`companion.blocked`; the
-    gradient by central differences (each costs one factorization per theta element)."""
+    """Several random terms: the blocked factor of :mod:`companion.blocked`."""
 
-    def __init__(self, design: Design, reml: bool = True):
+    def __init__(self, design: Design, reml: bool = True, dense: bool | None = None):
         super().__init__(design, reml)
-        self.structure = RandomEffectsStructure(design.blocks, self.n)
+        self.structure = make_structure(design.blocks, self.n, dense)
         self.cross = self.structure.cross_products(design.weights, design.X,
                                                    design.y - design.offset)
         self.lower = self.layout.lower_bounds()
 
     def solve(self, theta: np.ndarray) -> Solution:
         theta = np.asarray(theta, dtype=float)
-        lam = RelativeCovariance(self.structure, self.layout.templates(theta))
-        factor = BlockedFactor(self.structure, self.cross, lam)
+        lam = self.structure.relative_covariance(self.layout.templates(theta))
+        factor = self.structure.factor(self.cross, lam)
         RZX = factor.solve_lower(lam.transpose_multiply(self.cross.ZtWX))
         cu = factor.solve_lower(lam.transpose_multiply(self.cross.ZtWy))
 
@@ -311,7 +313,7 @@ class _BlockedDeviance(ProfiledDeviance):
 class _OneTermDeviance(ProfiledDeviance):
     """One random term: per-level p x p blocks, computed in batches."""
 
-    def __init__(self, design: Design, reml: bool = True):
+    def __init__(self, design: Design, reml: bool = True, dense: bool | None = None):
         super().__init__(design, reml)
         block = design.blocks[0]
         self.block = block

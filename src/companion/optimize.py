@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 from companion.results import OptimizationRecord
 
@@ -28,34 +28,69 @@ def minimize_deviance(objective, start: np.ndarray, lower: np.ndarray,
     lme4's stopping rule, so the optimum is the one R reaches with tight settings.
     """
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    evaluations = 0
-
-    def counted(x):
-        nonlocal evaluations
-        evaluations += 1
-        return objective(x)
-
     scale = max(1.0, abs(objective(start)[0]))
     if not np.isfinite(scale):
         raise ValueError("the criterion is not finite at the starting values")
+    tracked = _StallGuard(objective, lower, 1e2 * rtol * scale)
     options = {"ftol": 1e-15, "gtol": rtol * scale, "maxiter": 1000}
-    found = minimize(counted, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                     options=options)
+
+    def run(x0):
+        try:
+            return minimize(tracked, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                            options=options)
+        except _Stalled:
+            return OptimizeResult(x=tracked.best_x, fun=tracked.best, success=True,
+                                  message="converged: no progress left at the last digits")
+
+    found = run(start)
     for _ in range(3):  # leave a boundary that is a saddle, not a minimum
-        inside = _better_inside(counted, found.x, found.fun, lower)
+        inside = _better_inside(objective, found.x, found.fun, lower)
         if inside is None:
             break
-        found = minimize(counted, inside, jac=True, method="L-BFGS-B", bounds=bounds,
-                         options=options)
+        found = run(inside)
     x = np.maximum(found.x, lower)
     value, gradient = objective(x)
     # At the last digits the line search can stall ("ABNORMAL"): that is convergence
     # when the projected gradient is already negligible.
-    projected = np.where((x <= lower) & (gradient > 0), 0.0, gradient)
-    stalled = "ABNORMAL" in str(found.message) and np.max(np.abs(projected), initial=0) < 1e2 * rtol * scale
+    stalled = "ABNORMAL" in str(found.message) and \
+        _projected_size(x, gradient, lower) < 1e2 * rtol * scale
     converged = bool(found.success or stalled) and np.isfinite(value)
-    return OptimizationRecord("L-BFGS-B", np.asarray(start, float), x, evaluations,
+    return OptimizationRecord("L-BFGS-B", np.asarray(start, float), x, tracked.evaluations,
                               converged, np.asarray(gradient, float), str(found.message))
+
+
+class _Stalled(Exception):
+    """The line search keeps returning to the best point: nothing left to gain."""
+
+
+class _StallGuard:
+    """Counts evaluations and stops the optimizer when, with the projected gradient at the
+    best point already below ``tolerance``, four evaluations in a row fail to improve on
+    it: the line search is probing differences below the criterion's rounding, where
+    L-BFGS-B would spend another twenty evaluations before giving up."""
+
+    def __init__(self, objective, lower, tolerance: float):
+        self.objective, self.lower, self.tolerance = objective, lower, tolerance
+        self.evaluations, self.repeats = 0, 0
+        self.best, self.best_x, self.best_gradient_size = np.inf, None, np.inf
+
+    def __call__(self, x):
+        self.evaluations += 1
+        value, gradient = self.objective(x)
+        if value < self.best:
+            self.best, self.best_x, self.repeats = value, np.array(x, float), 0
+            self.best_gradient_size = _projected_size(x, gradient, self.lower)
+        else:
+            self.repeats += 1
+            if self.repeats >= 4 and self.best_gradient_size < self.tolerance:
+                raise _Stalled
+        return value, gradient
+
+
+def _projected_size(x, gradient, lower) -> float:
+    """The largest component of the gradient projected on the bounds."""
+    projected = np.where((np.asarray(x) <= lower) & (gradient > 0), 0.0, gradient)
+    return float(np.max(np.abs(projected), initial=0))
 
 
 def _better_inside(objective, x, value, lower):

@@ -401,7 +401,15 @@ M <- list(
   list(name = "sim_pois_small_int", data = "sim_pois_small",
        call = "glmer(y ~ x + (1 | g), data = sim_pois_small, family = poisson)",
        description = "Small Poisson GLMM with one random intercept; carries profile confidence intervals (the brief's grouseticks profile took more than 60 s).",
-       covers = "poisson, scalar term, Laplace, profile CI", confint = TRUE)
+       covers = "poisson, scalar term, Laplace, profile CI", confint = TRUE),
+  list(name = "Machines_reml_contrast_matrix", data = "Machines",
+       call = "lmer(score ~ Machine + (1 | Worker) + (1 | Worker:Machine), data = Machines, contrasts = list(Machine = cbind(lin = c(-1, 0, 1), quad = c(1, -2, 1))))",
+       description = "A contrast matrix of one's own with named columns (coefficients Machinelin, Machinequad), nested random intercepts, REML.",
+       covers = "gaussian, user contrast matrix (named columns), REML"),
+  list(name = "bacteria_bern_contrast_matrix", data = "bacteria",
+       call = "glmer(y ~ trt + I(week > 2) + (1 | ID), data = bacteria, family = binomial, contrasts = list(trt = matrix(c(2, -1, -1, 0, 1, -1), 3, 2)))",
+       description = "Bernoulli GLMM with an unnamed contrast matrix of one's own (coefficients trt1, trt2).",
+       covers = "binomial (Bernoulli), user contrast matrix (unnamed columns)")
 )
 
 NEWDATA <- list(
