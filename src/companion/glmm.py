@@ -142,11 +142,16 @@ class LaplaceDeviance:
         return self.nagq == 1 and hasattr(self, "gradient")
 
     def value_and_gradient(self, phi):
+        """The deviance and its gradient; an infinite deviance where the modes cannot be
+        found (a wild trial point of the optimizer, which then steps back)."""
         if not self.exact_gradient:
             return with_numerical_gradient(self, self.lower_bounds())(phi)
         self.evaluations += 1
-        state = self.solve(phi)
-        return self.deviance(state), self.gradient(state)
+        try:
+            state = self.solve(phi)
+            return self.deviance(state), self.gradient(state)
+        except (np.linalg.LinAlgError, PirlsError, FloatingPointError):
+            return np.inf, np.zeros(len(phi))
 
     def saturated_loglik(self) -> float:
         """log-likelihood of the saturated model, the constant between ``-D/2`` and lme4's

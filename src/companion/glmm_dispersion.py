@@ -117,6 +117,8 @@ class _ParameterLaplace:
         self.evaluations += 1
         self._use(phi[-1])
         value, gradient = self.inner.value_and_gradient(phi[:-1])
+        if not np.isfinite(value):
+            return value, np.append(gradient, 0.0)
         value -= 2 * self.inner.saturated_loglik()
         step = LOG_P_STEP * max(1.0, abs(phi[-1]))
         up, down = phi.copy(), phi.copy()
