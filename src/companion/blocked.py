@@ -112,6 +112,15 @@ class CrossProducts:
     ZtWX: np.ndarray | None = None
     ZtWy: np.ndarray | None = None
 
+    def multiply(self, b: np.ndarray) -> np.ndarray:
+        """``Z'WZ b`` for a vector or matrix ``b`` in Z's column order, from the blocks
+        (no pass over the rows)."""
+        m0, p0 = self.A00.shape[:2]
+        q0 = m0 * p0
+        b0, b1 = b[:q0], b[q0:]
+        first = (self.A00 @ b0.reshape(m0, p0, -1)).reshape(b0.shape) + self.A10.T @ b1
+        return np.concatenate([first, self.A10 @ b0 + self.A11 @ b1], axis=0)
+
 
 def _block_diagonal(blocks: np.ndarray) -> sp.csr_matrix:
     """A sparse block-diagonal matrix from ``m x p x p`` blocks."""
@@ -166,12 +175,20 @@ class BlockedFactor:
         L00 = lower_cholesky(T0.T @ cross.A00 @ T0 + np.eye(p0))
         self.L00 = L00
         self.L00_inv = np.linalg.inv(L00) if p0 > 1 else 1 / L00
-        A10 = self.Lambda_r.T @ cross.A10 @ _block_diagonal(
-            np.broadcast_to(T0, (structure.m0, p0, p0)))
-        # L10 = A10 L00^-T, level by level
-        self.L10 = (A10 @ _block_diagonal(np.swapaxes(self.L00_inv, 1, 2))).tocsr()
-        rest = self.Lambda_r.T @ (self.Lambda_r.T @ cross.A11.T).T \
-            if structure.q_rest else np.zeros((0, 0))
+        scalar = p0 == 1 and all(len(t) == 1 for t in lam.rest)
+        if scalar:  # Lambda is diagonal: scale A10's entries and A11 by its elements
+            d = lam.Lambda_r.diagonal()
+            A10 = cross.A10.tocoo()
+            values = A10.data * d[A10.row] * (T0[0, 0] / L00[A10.col, 0, 0])
+            self.L10 = sp.csr_matrix((values, (A10.row, A10.col)), shape=A10.shape)
+            rest = cross.A11 * np.outer(d, d)
+        else:
+            A10 = self.Lambda_r.T @ cross.A10 @ _block_diagonal(
+                np.broadcast_to(T0, (structure.m0, p0, p0)))
+            # L10 = A10 L00^-T, level by level
+            self.L10 = (A10 @ _block_diagonal(np.swapaxes(self.L00_inv, 1, 2))).tocsr()
+            rest = self.Lambda_r.T @ (self.Lambda_r.T @ cross.A11.T).T \
+                if structure.q_rest else np.zeros((0, 0))
         schur = rest + np.eye(structure.q_rest) - (self.L10 @ self.L10.T).toarray()
         L11, info = lapack.dpotrf(schur, lower=1, clean=1) if structure.q_rest \
             else (schur, 0)
@@ -212,8 +229,7 @@ class BlockedFactor:
         first = np.swapaxes(self.L00_inv, 1, 2) @ self.L00_inv
         if not s.q_rest:
             return first, np.zeros((0, s.q0)), np.zeros((0, 0))
-        L11_inv = lapack.dtrtri(self.L11, lower=1)[0]
-        Q = L11_inv.T @ L11_inv
+        Q = inverse_from_cholesky(self.L11)
         # (LL')^-1_00 = L00^-T L00^-1 + H'QH and (LL')^-1_10 = -QH, with H = L10 L00^-1
         H = (self.L10 @ _block_diagonal(self.L00_inv)).tocsc()
         QH = (H.T @ Q).T  # dense q_rest x q0
@@ -234,6 +250,17 @@ class BlockedFactor:
         sigma^2, lme4's ``condVar``)."""
         templates = [self.T0] + list(self.lam.rest)
         return [T @ C @ T.T for T, C in zip(templates, self.inverse_level_blocks())]
+
+
+def inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
+    """``(L L')^-1`` from the lower Cholesky factor ``L`` (LAPACK's potri, a third of the
+    work of inverting ``L`` and multiplying)."""
+    inverse, info = lapack.dpotri(np.tril(L), lower=1)  # fills the lower triangle only
+    if info:
+        raise np.linalg.LinAlgError("the Cholesky factor is singular")
+    full = inverse + inverse.T
+    full[np.diag_indices(len(full))] /= 2
+    return full
 
 
 def lower_cholesky(blocks: np.ndarray) -> np.ndarray:

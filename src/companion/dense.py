@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
-from companion.blocked import (CrossProducts, RandomEffectsStructure, inverse_level_blocks,
-                               lower_cholesky)
+from companion.blocked import (CrossProducts, RandomEffectsStructure, inverse_from_cholesky,
+                               inverse_level_blocks, lower_cholesky)
 
 SMALL_FLOPS = 1e6  # a dense L10 L10' this cheap is always the faster
 LARGE_FLOPS = 1e8  # ... and one this costly never is
@@ -217,8 +217,7 @@ class DenseBlockedFactor:
         first = np.swapaxes(self.L00_inv, 1, 2) @ self.L00_inv
         if not s.q_rest:
             return first, np.zeros((0, s.q0)), np.zeros((0, 0))
-        L11_inv = np.tril(lapack.dtrtri(self.L11, lower=1)[0])
-        Q = L11_inv.T @ L11_inv
+        Q = inverse_from_cholesky(self.L11)
         # H = L10 L00^-1; C_00 = L00^-T L00^-1 + H'QH; C_10 = -QH
         H = _per_level_right(self.L10.reshape(s.q_rest, s.m0, s.p0), self.L00_inv)
         QH = (Q @ H.reshape(s.q_rest, s.q0)).reshape(H.shape)

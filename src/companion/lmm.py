@@ -245,9 +245,8 @@ class _BlockedDeviance(ProfiledDeviance):
         templates = self.layout.templates(solution.theta)
         if any(len(t) > 1 and np.min(np.abs(np.diag(t))) < 1e-10 for t in templates):
             return self._central_differences(solution)
-        d, structure, factor = self.design, self.structure, solution.factor
-        residual = d.y - d.offset - d.X @ solution.beta - structure.multiply(solution.b)
-        v = structure.transpose_multiply(d.weights * residual)
+        d, cross, factor = self.design, self.cross, solution.factor
+        v = cross.ZtWy - cross.ZtWX @ solution.beta - cross.multiply(solution.b)  # Z'W r
         reml = self.reml and self.p
         if reml:
             S, LtS = self._reml_columns(solution)
@@ -271,11 +270,9 @@ class _BlockedDeviance(ProfiledDeviance):
 
     def _reml_columns(self, solution: Solution) -> tuple[np.ndarray, np.ndarray]:
         """``S = (Z'WX - Z'WZ Lambda L^-T RZX) RX^-1`` and ``Lambda' S``."""
-        structure, factor, w = self.structure, solution.factor, self.design.weights
+        factor = solution.factor
         back = factor.lam.multiply(factor.solve_upper(self._rzx(solution)))
-        ZtWZ_back = np.column_stack([structure.transpose_multiply(w * structure.multiply(c))
-                                     for c in back.T])
-        H = self.cross.ZtWX - ZtWZ_back
+        H = self.cross.ZtWX - self.cross.multiply(back)
         S = lapack.dtrtrs(solution.RX, H.T, trans=1)[0].T
         return S, factor.lam.transpose_multiply(S)
 
