@@ -136,6 +136,8 @@ class DenseRelativeCovariance:
     def rest_multiply(self, r: np.ndarray, transpose: bool = False) -> np.ndarray:
         s = self.structure
         out = np.empty(r.shape)
+        if not len(r):
+            return out
         flat = r.reshape(len(r), -1)
         for k, (T, m, p) in enumerate(zip(self.rest, s.rest_levels, s.rest_sizes)):
             rows = slice(s.rest_starts[k], s.rest_starts[k + 1])  # this term's effects

@@ -157,9 +157,12 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior, contr
         record = _two_stage_fit(deviance, lower)
     else:
         start = _start(design, fam, deviance, prior)
-        k = deviance.n_theta
-        scale = _fixed_effects_scale(deviance, start[k:k + design.X.shape[1]])
-        record = _minimize_scaled(objective, start, lower, k, scale)
+        scale = deviance.fixed_effects_scale(*deviance.split(start))
+        if deviance.nagq > 1 or not _ill_conditioned(scale):
+            # AGQ starts from the Laplace optimum (found on this scale when it matters)
+            record = minimize_deviance(objective, start, lower)
+        else:
+            record = _minimize_scaled(objective, start, lower, deviance.n_theta, scale)
     values = deviance if objective == deviance.value_and_gradient else None
     H = hessian(objective, record.final, record.gradient, deviance.exact_gradient, values)
     _newton_polish(objective, record, lower, H)
@@ -201,12 +204,17 @@ def _two_stage_fit(deviance: LaplaceDeviance, lower: np.ndarray) -> Optimization
                               second.gradient, second.message)
 
 
-def _fixed_effects_scale(deviance, beta: np.ndarray) -> np.ndarray:
-    """``RX`` of the GLM at ``beta``: upper triangular with ``RX'RX = X'WX``."""
-    X, fam = deviance.X, deviance.family
-    eta = deviance.offset + X @ beta
-    weights = deviance.w * fam.link.mu_eta(eta) ** 2 / fam.variance(fam.link.linkinv(eta))
-    return np.linalg.cholesky(X.T @ (X * weights[:, None])).T
+ILL_CONDITIONED = 100  # the fixed effects' curvature, equilibrated, beyond which they are
+
+
+def _ill_conditioned(RX: np.ndarray) -> bool:  # ... optimized on the scale of RX
+    """Whether the fixed effects' curvature ``RX'RX``, with its diagonal scaled to one, has
+    a condition number above ``ILL_CONDITIONED`` (a covariate in the hundreds beside the
+    intercept gives several hundred; dummies of a factor a few units)."""
+    if len(RX) < 2:
+        return False
+    norms = np.sqrt((RX**2).sum(axis=0))
+    return bool(np.linalg.cond(RX / norms) ** 2 > ILL_CONDITIONED)
 
 
 def _minimize_scaled(objective, start: np.ndarray, lower: np.ndarray, k: int,
@@ -247,8 +255,12 @@ def _start(design, fam, deviance, prior) -> np.ndarray:
     laplace = LaplaceDeviance(design, fam, 1)
     if not laplace.exact_gradient:
         return start
-    return minimize_deviance(laplace.value_and_gradient, start,
-                             laplace.lower_bounds()).final
+    scale = laplace.fixed_effects_scale(*laplace.split(start))
+    if not _ill_conditioned(scale):
+        return minimize_deviance(laplace.value_and_gradient, start,
+                                 laplace.lower_bounds()).final
+    return _minimize_scaled(laplace.value_and_gradient, start, laplace.lower_bounds(),
+                            laplace.n_theta, scale).final
 
 
 def _newton_polish(objective, record, lower, H) -> None:

@@ -101,6 +101,19 @@ class LaplaceDeviance:
     def lower_bounds(self) -> np.ndarray:
         return np.concatenate([self.layout.lower_bounds(), np.full(self.X.shape[1], -np.inf)])
 
+    def fixed_effects_scale(self, theta, beta) -> np.ndarray:
+        """``RX`` (upper triangular) of the PIRLS system at ``(theta, beta)`` with the
+        modes at zero:
+        ``RX'RX`` is the fixed effects' curvature once the random effects have taken
+        their share (the GLM's ``X'WX`` overstates an intercept's beside a random
+        intercept), the scale on which an optimizer sees the fixed effects evenly."""
+        fam = self.family
+        eta = self.offset + self.X @ beta
+        weights = self.w * fam.link.mu_eta(eta) ** 2 / fam.variance(fam.link.linkinv(eta))
+        structure = make_structure(self.design.blocks, len(self.y))
+        lam = structure.relative_covariance(self.layout.templates(theta))
+        return _JointSystem(structure, lam, self.X, weights).RX
+
     def split(self, phi):
         phi = np.asarray(phi, dtype=float)
         return phi[:self.n_theta], phi[self.n_theta:]
