@@ -292,3 +292,38 @@ def test_negative_binomial_shape_estimated_as_glmer_nb(epil):
     assert shape == pytest.approx(r["nb_theta"], rel=1e-5)
     assert fit.family.startswith(f"Negative Binomial({shape:g})")  # shown as lme4 does
     assert fit.n_params == 8  # the shape counts, as in glmer.nb's df
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g)", "y ~ x + (1 | g) + (1 | h)",
+                                     "y ~ x + (x | g) + (1 | h)"])
+def test_gamma_observed_information_log_det_is_the_dense_one(formula):
+    """The Gamma's Laplace factor with the observed information, ``log|I + Lambda'Z'W Z
+    Lambda|``, from the blocked factor equals the dense determinant, with one random term
+    or several."""
+    from companion.glmer import glmm_design
+    from companion.glmm import LaplaceDeviance
+    from companion.glmm_dispersion import GammaLaplace
+
+    rng = np.random.default_rng(4)
+    n = 300
+    data = pd.DataFrame({"g": rng.integers(15, size=n).astype(str),
+                         "h": rng.integers(6, size=n).astype(str), "x": rng.normal(size=n)})
+    mu = np.exp(1 + 0.3 * data.x + rng.normal(0, 0.4, 15)[data.g.astype(int)])
+    data["y"] = rng.gamma(4, mu / 4)
+    design, fam, _ = glmm_design(formula, data, "Gamma", "log")
+    deviance = GammaLaplace(LaplaceDeviance(design, fam))
+    phi = deviance.start()
+    phi[:deviance.n_theta] = 0.6 * deviance.layout.start() + 0.1
+    state = deviance.solve(phi)
+    inner = deviance.inner
+    ZL = design.Z @ inner.layout.lambda_matrix(phi[:deviance.n_theta])
+
+    def log_det(weights):
+        return np.linalg.slogdet(np.eye(ZL.shape[1]) + ZL.T @ (weights[:, None] * ZL))[1]
+
+    observed = inner.w * inner.y / state["mu"]  # -d2 log f / d eta2, Gamma with log link
+    expected = inner.w  # the Fisher weights: mu'(eta)^2 / V(mu) = 1
+    value = deviance.deviance(state)
+    dense = inner.deviance(state) - 2 * inner.saturated_loglik() \
+        + log_det(observed) - log_det(expected)
+    assert value == pytest.approx(dense, rel=1e-10)

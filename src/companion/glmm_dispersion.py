@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from companion.dense import make_structure
 from companion.families import family as make_family
 from companion.glmm import LaplaceDeviance, glm_fit
 from companion.optimize import with_numerical_gradient
@@ -42,6 +43,7 @@ class _ParameterLaplace:
         self.inner = inner
         self.base_weights = inner.w.copy()
         self.evaluations = 0
+        self._structure = None  # the random effects' structure, for the observed log det
 
     def __getattr__(self, name):  # layout, design, family, nagq, n_theta, random_effects ...
         return getattr(self.inner, name)
@@ -96,12 +98,15 @@ class _ParameterLaplace:
             slope = (ratio(eta + h) - ratio(eta - h)) / (2 * h)
             weights = weights - (inner.y - mu) * w * slope
         theta, _ = inner.split(state["phi"])
-        ZL = inner.design.Z @ inner.layout.lambda_matrix(theta)  # noqa: N806
-        sign, log_det = np.linalg.slogdet(np.eye(ZL.shape[1]) + ZL.T @ (weights[:, None] * ZL))
-        if sign <= 0:
+        if self._structure is None:
+            self._structure = make_structure(inner.design.blocks, len(inner.y))
+        lam = self._structure.relative_covariance(inner.layout.templates(theta))
+        try:  # the blocked factor, as PIRLS uses: no n x q matrix for many levels
+            factor = self._structure.factor(self._structure.cross_products(weights), lam)
+        except np.linalg.LinAlgError:
             raise np.linalg.LinAlgError("the observed information at the modes is not "
-                                        "positive definite")
-        return float(log_det)
+                                        "positive definite") from None
+        return float(factor.log_det)
 
     def saturated_loglik(self) -> float:
         return 0.0  # inside deviance(), which is -2 log L itself
