@@ -24,8 +24,7 @@ from companion.formula import FormulaError, ParsedFormula, parse_formula
 from companion.glmm import LaplaceDeviance, PirlsError
 from companion.glmm_dispersion import GammaLaplace, NegativeBinomialLaplace
 from companion.lmer import theta_names, varcorr_table
-from companion.optimize import (check_optimum, minimize_deviance, value_hessian,
-                                with_numerical_gradient)
+from companion.optimize import check_optimum, minimize_deviance, value_hessian
 from companion.prediction import LinearPredictor
 from companion.results import MixedModelResult, OptimizationRecord
 from companion.separation import warn_if_separated
