@@ -44,8 +44,12 @@ class RandomEffectsStructure:
         self.rest_raw = [np.asarray(b.raw, dtype=float) for b in rest]
         self.rest_starts = np.cumsum([0] + [b.size for b in rest])
         self.Z0 = _term_matrix(self.codes0, self.raw0, self.m0, n)
-        self.Zr = sp.hstack([_term_matrix(b.codes, np.asarray(b.raw, dtype=float),
-                                          b.n_levels, n) for b in rest], format="csr") \
+        self.Zr = self.rest_matrix(rest, n)
+
+    def rest_matrix(self, rest, n: int):
+        """The terms after the first as one sparse ``n x q_rest`` matrix."""
+        return sp.hstack([_term_matrix(b.codes, np.asarray(b.raw, dtype=float),
+                                       b.n_levels, n) for b in rest], format="csr") \
             if rest else sp.csr_matrix((n, 0))
 
     @property
@@ -57,12 +61,12 @@ class RandomEffectsStructure:
         b0 = b[:self.q0].reshape(self.m0, self.p0)
         first = np.einsum("ij,ij->i", self.raw0, b0[self.codes0]) if self.p0 > 1 \
             else self.raw0[:, 0] * b0[self.codes0, 0]
-        return first + self.Zr @ b[self.q0:]
+        return first + self.rest_multiply(b[self.q0:])
 
     def transpose_multiply(self, r: np.ndarray) -> np.ndarray:
         """``Z' r`` for a vector or a matrix ``r`` with one row per observation."""
         r = np.asarray(r, dtype=float)
-        return np.concatenate([self.Z0.T @ r, self.Zr.T @ r], axis=0)
+        return np.concatenate([self.Z0.T @ r, self.rest_transpose_multiply(r)], axis=0)
 
     def cross_products(self, w: np.ndarray, X: np.ndarray | None = None,
                        y: np.ndarray | None = None) -> CrossProducts:
@@ -75,13 +79,25 @@ class RandomEffectsStructure:
             for j in range(i, p0):
                 A00[:, i, j] = A00[:, j, i] = np.bincount(
                     codes0, weights=w * raw0[:, i] * raw0[:, j], minlength=m0)
-        WZr = self.Zr.multiply(w[:, None]).tocsr() if self.q_rest else self.Zr
-        A10 = (WZr.T @ self.Z0).tocsr()
-        A11 = (WZr.T @ self.Zr).toarray()
+        A10, A11 = self.rest_cross_products(w)
         if X is None:
             return CrossProducts(A00, A10, A11)
         ZtWxy = self.transpose_multiply(np.column_stack([X, y]) * w[:, None])
         return CrossProducts(A00, A10, A11, ZtWxy[:, :-1], ZtWxy[:, -1])
+
+    # -- the rest of Z, as a sparse matrix (companion.dense overrides these) --------------
+    def rest_multiply(self, b_rest: np.ndarray) -> np.ndarray:
+        """``Z_r b_r``: the terms after the first times their effects."""
+        return self.Zr @ b_rest
+
+    def rest_transpose_multiply(self, r: np.ndarray) -> np.ndarray:
+        """``Z_r' r``."""
+        return self.Zr.T @ r
+
+    def rest_cross_products(self, w: np.ndarray):
+        """``Z_r'WZ_0`` (sparse) and ``Z_r'WZ_r`` (dense)."""
+        WZr = self.Zr.multiply(w[:, None]).tocsr() if self.q_rest else self.Zr
+        return (WZr.T @ self.Z0).tocsr(), (WZr.T @ self.Zr).toarray()
 
 
     def relative_covariance(self, templates: list[np.ndarray]) -> RelativeCovariance:
@@ -148,17 +164,26 @@ class RelativeCovariance:
 
     def multiply(self, u: np.ndarray) -> np.ndarray:
         """``Lambda u`` for a vector or matrix ``u`` in Z's column order."""
-        s = self.structure
-        u0 = u[:s.q0].reshape((s.m0, s.p0) + u.shape[1:])
-        first = np.einsum("ij,lj...->li...", self.T0, u0).reshape((s.q0,) + u.shape[1:])
-        return np.concatenate([first, self.Lambda_r @ u[s.q0:]], axis=0)
+        q0 = self.structure.q0
+        return np.concatenate([self.first_multiply(u[:q0]), self.rest_multiply(u[q0:])])
 
     def transpose_multiply(self, r: np.ndarray) -> np.ndarray:
         """``Lambda' r``."""
+        q0 = self.structure.q0
+        return np.concatenate([self.first_multiply(r[:q0], True),
+                               self.rest_multiply(r[q0:], True)])
+
+    def first_multiply(self, r0: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """The first term's rows times its template (or its transpose), level by level."""
         s = self.structure
-        r0 = r[:s.q0].reshape((s.m0, s.p0) + r.shape[1:])
-        first = np.einsum("ji,lj...->li...", self.T0, r0).reshape((s.q0,) + r.shape[1:])
-        return np.concatenate([first, self.Lambda_r.T @ r[s.q0:]], axis=0)
+        if s.p0 == 1:
+            return self.T0[0, 0] * r0
+        part = r0.reshape(s.m0, s.p0, -1)
+        return ((self.T0.T if transpose else self.T0) @ part).reshape(r0.shape)
+
+    def rest_multiply(self, r: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """The other terms' rows times ``Lambda_r`` (or its transpose)."""
+        return (self.Lambda_r.T if transpose else self.Lambda_r) @ r
 
 
 class BlockedFactor:
@@ -170,26 +195,12 @@ class BlockedFactor:
         self.lam = lam
         T0 = lam.T0
         self.T0 = T0
-        self.Lambda_r = lam.Lambda_r
         p0 = structure.p0
         L00 = lower_cholesky(T0.T @ cross.A00 @ T0 + np.eye(p0))
         self.L00 = L00
         self.L00_inv = np.linalg.inv(L00) if p0 > 1 else 1 / L00
-        scalar = p0 == 1 and all(len(t) == 1 for t in lam.rest)
-        if scalar:  # Lambda is diagonal: scale A10's entries and A11 by its elements
-            d = lam.Lambda_r.diagonal()
-            A10 = cross.A10.tocoo()
-            values = A10.data * d[A10.row] * (T0[0, 0] / L00[A10.col, 0, 0])
-            self.L10 = sp.csr_matrix((values, (A10.row, A10.col)), shape=A10.shape)
-            rest = cross.A11 * np.outer(d, d)
-        else:
-            A10 = self.Lambda_r.T @ cross.A10 @ _block_diagonal(
-                np.broadcast_to(T0, (structure.m0, p0, p0)))
-            # L10 = A10 L00^-T, level by level
-            self.L10 = (A10 @ _block_diagonal(np.swapaxes(self.L00_inv, 1, 2))).tocsr()
-            rest = self.Lambda_r.T @ (self.Lambda_r.T @ cross.A11.T).T \
-                if structure.q_rest else np.zeros((0, 0))
-        schur = rest + np.eye(structure.q_rest) - (self.L10 @ self.L10.T).toarray()
+        self.L10, rest = self.rest_blocks(cross, lam)
+        schur = rest + np.eye(structure.q_rest) - _dense(self.L10 @ self.L10.T)
         L11, info = lapack.dpotrf(schur, lower=1, clean=1) if structure.q_rest \
             else (schur, 0)
         if info:
@@ -197,6 +208,22 @@ class BlockedFactor:
         self.L11 = L11
         self.log_det = 2 * (np.log(np.diagonal(L00, axis1=1, axis2=2)).sum()
                             + np.log(np.diag(L11)).sum())
+
+    def rest_blocks(self, cross: CrossProducts, lam: RelativeCovariance):
+        """``L10 = Lambda_r' A10 Lambda_0 L00^-T`` (sparse) and ``Lambda_r' A11 Lambda_r``."""
+        s, T0 = self.structure, lam.T0
+        if s.p0 == 1 and all(len(t) == 1 for t in lam.rest):  # Lambda is diagonal
+            d = lam.Lambda_r.diagonal()
+            A10 = cross.A10.tocoo()
+            values = A10.data * d[A10.row] * (T0[0, 0] / self.L00[A10.col, 0, 0])
+            return sp.csr_matrix((values, (A10.row, A10.col)), shape=A10.shape), \
+                cross.A11 * np.outer(d, d)
+        A10 = lam.Lambda_r.T @ cross.A10 @ _block_diagonal(
+            np.broadcast_to(T0, (s.m0, s.p0, s.p0)))
+        L10 = (A10 @ _block_diagonal(np.swapaxes(self.L00_inv, 1, 2))).tocsr()
+        rest = lam.rest_multiply(lam.rest_multiply(cross.A11, True).T, True) \
+            if s.q_rest else np.zeros((0, 0))
+        return L10, rest
 
     # -- triangular solves ---------------------------------------------------------------
     def solve_lower(self, r: np.ndarray) -> np.ndarray:
@@ -250,6 +277,10 @@ class BlockedFactor:
         sigma^2, lme4's ``condVar``)."""
         templates = [self.T0] + list(self.lam.rest)
         return [T @ C @ T.T for T, C in zip(templates, self.inverse_level_blocks())]
+
+
+def _dense(matrix) -> np.ndarray:
+    return matrix.toarray() if sp.issparse(matrix) else matrix
 
 
 def inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
