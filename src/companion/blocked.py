@@ -46,6 +46,22 @@ class RandomEffectsStructure:
         self.Z0 = _term_matrix(self.codes0, self.raw0, self.m0, n)
         self.Zr = self.rest_matrix(rest, n)
 
+    def _index_cross_products(self) -> None:
+        """Where each row's contributions to ``Z_r'WZ_0`` (sparse, its pattern fixed by
+        the grouping) and ``Z_r'WZ_r`` (dense) fall, so that each weight vector costs two
+        ``bincount``s. Every row of ``Z0`` and ``Zr`` stores all its entries (zeros too)."""
+        n, q0, qr = self.n, self.q0, self.q_rest
+        cols0, vals0 = self.Z0.indices.reshape(n, -1), self.Z0.data.reshape(n, -1)
+        colsr, valsr = self.Zr.indices.reshape(n, -1), self.Zr.data.reshape(n, -1)
+        keys = (colsr[:, :, None] * q0 + cols0[:, None, :]).ravel()
+        self._A10_keys, self._A10_position = np.unique(keys, return_inverse=True)
+        self._A10_values = (valsr[:, :, None] * vals0[:, None, :]).reshape(n, -1)
+        rows = self._A10_keys // q0
+        self._A10_indptr = np.searchsorted(rows, np.arange(qr + 1))
+        self._A10_indices = self._A10_keys % q0
+        self._A11_position = (colsr[:, :, None] * qr + colsr[:, None, :]).ravel()
+        self._A11_values = (valsr[:, :, None] * valsr[:, None, :]).reshape(n, -1)
+
     def rest_matrix(self, rest, n: int):
         """The terms after the first as one sparse ``n x q_rest`` matrix."""
         return sp.hstack([_term_matrix(b.codes, np.asarray(b.raw, dtype=float),
@@ -96,8 +112,16 @@ class RandomEffectsStructure:
 
     def rest_cross_products(self, w: np.ndarray):
         """``Z_r'WZ_0`` (sparse) and ``Z_r'WZ_r`` (dense)."""
-        WZr = self.Zr.multiply(w[:, None]).tocsr() if self.q_rest else self.Zr
-        return (WZr.T @ self.Z0).tocsr(), (WZr.T @ self.Zr).toarray()
+        if not self.q_rest:
+            return sp.csr_matrix((0, self.q0)), np.zeros((0, 0))
+        if not hasattr(self, "_A10_keys"):
+            self._index_cross_products()
+        A10 = np.bincount(self._A10_position, weights=(w[:, None] * self._A10_values).ravel(),
+                          minlength=len(self._A10_keys))
+        A11 = np.bincount(self._A11_position, weights=(w[:, None] * self._A11_values).ravel(),
+                          minlength=self.q_rest**2)
+        return sp.csr_matrix((A10, self._A10_indices, self._A10_indptr),
+                             shape=(self.q_rest, self.q0)), A11.reshape(self.q_rest, -1)
 
 
     def relative_covariance(self, templates: list[np.ndarray]) -> RelativeCovariance:
@@ -214,9 +238,10 @@ class BlockedFactor:
         s, T0 = self.structure, lam.T0
         if s.p0 == 1 and all(len(t) == 1 for t in lam.rest):  # Lambda is diagonal
             d = lam.Lambda_r.diagonal()
-            A10 = cross.A10.tocoo()
-            values = A10.data * d[A10.row] * (T0[0, 0] / self.L00[A10.col, 0, 0])
-            return sp.csr_matrix((values, (A10.row, A10.col)), shape=A10.shape), \
+            A10 = cross.A10.tocsr()
+            rows = np.repeat(np.arange(A10.shape[0]), np.diff(A10.indptr))
+            values = A10.data * d[rows] * (T0[0, 0] / self.L00[A10.indices, 0, 0])
+            return sp.csr_matrix((values, A10.indices, A10.indptr), shape=A10.shape), \
                 cross.A11 * np.outer(d, d)
         A10 = lam.Lambda_r.T @ cross.A10 @ _block_diagonal(
             np.broadcast_to(T0, (s.m0, s.p0, s.p0)))
@@ -258,9 +283,18 @@ class BlockedFactor:
             return first, np.zeros((0, s.q0)), np.zeros((0, 0))
         Q = inverse_from_cholesky(self.L11)
         # (LL')^-1_00 = L00^-T L00^-1 + H'QH and (LL')^-1_10 = -QH, with H = L10 L00^-1
+        p0 = s.p0
+        if p0 == 1:  # H is L10 with its columns scaled
+            L10 = self.L10.tocsr()
+            H = sp.csr_matrix((L10.data / self.L00[L10.indices, 0, 0], L10.indices,
+                               L10.indptr), shape=L10.shape)
+            QH = np.asarray(H.T @ Q).T  # dense q_rest x q0
+            rows = np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
+            extra = np.bincount(H.indices, weights=H.data * QH[rows, H.indices],
+                                minlength=s.m0)[:, None, None]
+            return first + extra, -QH, Q
         H = (self.L10 @ _block_diagonal(self.L00_inv)).tocsc()
         QH = (H.T @ Q).T  # dense q_rest x q0
-        p0 = s.p0
         extra = np.empty((s.m0, p0, p0))
         for a in range(p0):
             for b in range(p0):
