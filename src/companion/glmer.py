@@ -156,14 +156,16 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior, contr
         record = _two_stage_fit(deviance, lower)
     else:
         start = _start(design, fam, deviance, prior)
-        scale = deviance.fixed_effects_scale(*deviance.split(start))
-        if deviance.nagq > 1 or not _ill_conditioned(scale):
+        if deviance.nagq > 1 or not _ill_conditioned(deviance, *deviance.split(start)):
             # AGQ starts from the Laplace optimum (found on this scale when it matters)
             record = minimize_deviance(objective, start, lower)
         else:
-            record = _minimize_scaled(objective, start, lower, deviance.n_theta, scale)
+            record = _minimize_scaled(objective, start, lower, deviance.n_theta,
+                                      deviance.fixed_effects_scale(*deviance.split(start)))
     values = deviance if objective == deviance.value_and_gradient else None
-    H = hessian(objective, record.final, record.gradient, deviance.exact_gradient, values)
+    central = "scaled" in record.optimizer
+    H = hessian(objective, record.final, record.gradient, deviance.exact_gradient, values,
+                central)
     _newton_polish(objective, record, lower, H)
     warn_if_separated(design.X, design.y, design.weights, design.fixed_names,
                       deviance.split(record.final)[1], fam.name)
@@ -173,7 +175,7 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior, contr
         inner = deviance.inner
         point = record.final[:-1]
         H = hessian(inner.value_and_gradient, point, inner.value_and_gradient(point)[1],
-                    inner.exact_gradient)
+                    inner.exact_gradient, central=central)
     return _result(formula, data, deviance, H, record, prior)
 
 
@@ -206,14 +208,19 @@ def _two_stage_fit(deviance: LaplaceDeviance, lower: np.ndarray) -> Optimization
 ILL_CONDITIONED = 100  # the fixed effects' curvature, equilibrated, beyond which they are
 
 
-def _ill_conditioned(RX: np.ndarray) -> bool:  # ... optimized on the scale of RX
-    """Whether the fixed effects' curvature ``RX'RX``, with its diagonal scaled to one, has
-    a condition number above ``ILL_CONDITIONED`` (a covariate in the hundreds beside the
-    intercept gives several hundred; dummies of a factor a few units)."""
-    if len(RX) < 2:
+def _ill_conditioned(deviance, theta, beta) -> bool:  # ... optimized on the scale of RX
+    """Whether the GLM's curvature in the fixed effects, ``X'WX`` at ``beta`` with its
+    diagonal scaled to one, has a condition number above ``ILL_CONDITIONED`` (a covariate
+    in the hundreds beside the intercept gives several hundred; dummies of a factor a few
+    units)."""
+    X, fam = deviance.X, deviance.family
+    if X.shape[1] < 2:
         return False
-    norms = np.sqrt((RX**2).sum(axis=0))
-    return bool(np.linalg.cond(RX / norms) ** 2 > ILL_CONDITIONED)
+    eta = deviance.offset + X @ beta
+    weights = deviance.w * fam.link.mu_eta(eta) ** 2 / fam.variance(fam.link.linkinv(eta))
+    curvature = X.T @ (X * weights[:, None])
+    scale = np.sqrt(np.diag(curvature))
+    return bool(np.linalg.cond(curvature / np.outer(scale, scale)) > ILL_CONDITIONED)
 
 
 def _minimize_scaled(objective, start: np.ndarray, lower: np.ndarray, k: int,
@@ -240,7 +247,8 @@ def _minimize_scaled(objective, start: np.ndarray, lower: np.ndarray, k: int,
     x0[k:k + p] = 0.0
     found = minimize_deviance(scaled, x0, lower)
     final = to_phi(found.final)
-    return OptimizationRecord(found.optimizer, np.asarray(start, float), final,
+    return OptimizationRecord(f"{found.optimizer} (fixed effects scaled by RX)",
+                              np.asarray(start, float), final,
                               found.evaluations, found.converged,
                               np.asarray(objective(final)[1], float), found.message)
 
@@ -254,12 +262,12 @@ def _start(design, fam, deviance, prior) -> np.ndarray:
     laplace = LaplaceDeviance(design, fam, 1)
     if not laplace.exact_gradient:
         return start
-    scale = laplace.fixed_effects_scale(*laplace.split(start))
-    if not _ill_conditioned(scale):
+    if not _ill_conditioned(laplace, *laplace.split(start)):
         return minimize_deviance(laplace.value_and_gradient, start,
                                  laplace.lower_bounds()).final
     return _minimize_scaled(laplace.value_and_gradient, start, laplace.lower_bounds(),
-                            laplace.n_theta, scale).final
+                            laplace.n_theta, laplace.fixed_effects_scale(*laplace.split(start))
+                            ).final
 
 
 def _newton_polish(objective, record, lower, H) -> None:
@@ -312,10 +320,11 @@ def _with_wishart_prior(deviance: LaplaceDeviance):
 
 
 def hessian(objective, x: np.ndarray, gradient: np.ndarray, exact: bool,
-            values=None) -> np.ndarray:
-    """The Hessian of the objective at ``x``: central differences of the gradient when it
-    is exact (step 1e-5, error about 1e-10 relative: forward differences, error about the
-    step, moved an intercept's SE by 2e-4 beside a covariate in the hundreds), otherwise
+            values=None, central: bool = False) -> np.ndarray:
+    """The Hessian of the objective at ``x``. With an exact gradient, its differences:
+    forward ones (step 1e-6, relative error about 1e-6 on well-conditioned fixed
+    effects) or, with ``central``, central ones (step 1e-5, error about 1e-10; forward
+    ones moved an intercept's SE by 2e-4 beside a covariate in the hundreds). Otherwise
     central second differences of the values (step 1e-4, error about 1e-8), from
     ``values(x)`` when given (the criterion alone, without the numerical gradient
     ``objective`` would compute)."""
@@ -323,11 +332,14 @@ def hessian(objective, x: np.ndarray, gradient: np.ndarray, exact: bool,
     out = np.zeros((n, n))
     if exact:
         for i in range(n):
-            h = 1e-5 * max(1.0, abs(x[i]))
+            h = (1e-5 if central else 1e-6) * max(1.0, abs(x[i]))
             up, down = x.copy(), x.copy()
             up[i] += h
-            down[i] -= h
-            out[:, i] = (objective(up)[1] - objective(down)[1]) / (2 * h)
+            if central:
+                down[i] -= h
+                out[:, i] = (objective(up)[1] - objective(down)[1]) / (2 * h)
+            else:
+                out[:, i] = (objective(up)[1] - gradient) / h
         return (out + out.T) / 2
     if values is None:
         return value_hessian(lambda point: objective(point)[0], x)

@@ -72,17 +72,18 @@ class _StallGuard:
     def __init__(self, objective, lower, tolerance: float):
         self.objective, self.lower, self.tolerance = objective, lower, tolerance
         self.evaluations, self.repeats = 0, 0
-        self.best, self.best_x, self.best_gradient_size = np.inf, None, np.inf
+        self.best, self.best_x, self.best_gradient = np.inf, None, None
 
     def __call__(self, x):
         self.evaluations += 1
         value, gradient = self.objective(x)
         if value < self.best:
-            self.best, self.best_x, self.repeats = value, np.array(x, float), 0
-            self.best_gradient_size = _projected_size(x, gradient, self.lower)
+            self.best, self.best_x, self.best_gradient = value, np.array(x, float), gradient
+            self.repeats = 0
         else:
             self.repeats += 1
-            if self.repeats >= 4 and self.best_gradient_size < self.tolerance:
+            if self.repeats >= 4 and _projected_size(self.best_x, self.best_gradient,
+                                                     self.lower) < self.tolerance:
                 raise _Stalled
         return value, gradient
 
