@@ -20,11 +20,14 @@ at one theta, with its triangular solves, log-determinant and conditional covari
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
+
+from companion.threads import all_blas_threads
 
 
 class RandomEffectsStructure:
@@ -61,6 +64,32 @@ class RandomEffectsStructure:
         self._A10_indices = self._A10_keys % q0
         self._A11_position = (colsr[:, :, None] * qr + colsr[:, None, :]).ravel()
         self._A11_values = (valsr[:, :, None] * valsr[:, None, :]).reshape(n, -1)
+
+    def product_on_pattern(self, Q: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``(Q H)`` at the non-zeros of ``H``, a sparse matrix with the pattern of
+        ``Z_r'WZ_0`` and the given ``values`` (first term scalar): each entry is the dot
+        product of a row of ``Q`` with ``H``'s column over that column's few non-zeros,
+        far fewer operations than the dense product."""
+        if not hasattr(self, "_pair_first"):
+            self._index_column_pairs()
+        products = Q.ravel()[self._pair_q] * values[self._pair_second]
+        return np.bincount(self._pair_first, weights=products,
+                           minlength=len(self._A10_keys))
+
+    def _index_column_pairs(self) -> None:
+        """Every pair of non-zeros of ``Z_r'WZ_0`` in one column: their positions and the
+        flat index of ``Q`` at their rows."""
+        indices = self._A10_indices
+        rows = np.repeat(np.arange(self.q_rest), np.diff(self._A10_indptr))
+        order = np.argsort(indices, kind="stable")  # the non-zeros column by column
+        counts = np.bincount(indices, minlength=self.q0)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        per = counts[indices[order]]  # each non-zero's column size
+        first = np.repeat(np.arange(len(order)), per)
+        offset = np.arange(len(first)) - np.repeat(np.cumsum(per) - per, per)
+        second = starts[indices[order]][first] + offset
+        self._pair_first, self._pair_second = order[first], order[second]
+        self._pair_q = rows[self._pair_first] * self.q_rest + rows[self._pair_second]
 
     def rest_matrix(self, rest, n: int):
         """The terms after the first as one sparse ``n x q_rest`` matrix."""
@@ -225,8 +254,9 @@ class BlockedFactor:
         self.L00_inv = np.linalg.inv(L00) if p0 > 1 else 1 / L00
         self.L10, rest = self.rest_blocks(cross, lam)
         schur = rest + np.eye(structure.q_rest) - _dense(self.L10 @ self.L10.T)
-        L11, info = lapack.dpotrf(schur, lower=1, clean=1) if structure.q_rest \
-            else (schur, 0)
+        with _threads_for(structure.q_rest):
+            L11, info = lapack.dpotrf(schur, lower=1, clean=1) if structure.q_rest \
+                else (schur, 0)
         if info:
             raise np.linalg.LinAlgError("Lambda'Z'WZ Lambda + I is not positive definite")
         self.L11 = L11
@@ -276,7 +306,9 @@ class BlockedFactor:
     # -- conditional covariances ---------------------------------------------------------
     def inverse_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``C = (L L')^-1`` as the first term's diagonal blocks (levels x p0 x p0), the
-        rest x first block (dense) and the rest's dense block."""
+        rest x first block and the rest's dense block. The rest x first block is sparse
+        for a scalar first term: its entries where ``Z_r'Z_0`` is non-zero, the only
+        ones a row of the data touches (the leverages); dense otherwise."""
         s = self.structure
         first = np.swapaxes(self.L00_inv, 1, 2) @ self.L00_inv
         if not s.q_rest:
@@ -284,15 +316,13 @@ class BlockedFactor:
         Q = inverse_from_cholesky(self.L11)
         # (LL')^-1_00 = L00^-T L00^-1 + H'QH and (LL')^-1_10 = -QH, with H = L10 L00^-1
         p0 = s.p0
-        if p0 == 1:  # H is L10 with its columns scaled
-            L10 = self.L10.tocsr()
-            H = sp.csr_matrix((L10.data / self.L00[L10.indices, 0, 0], L10.indices,
-                               L10.indptr), shape=L10.shape)
-            QH = np.asarray(H.T @ Q).T  # dense q_rest x q0
-            rows = np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
-            extra = np.bincount(H.indices, weights=H.data * QH[rows, H.indices],
-                                minlength=s.m0)[:, None, None]
-            return first + extra, -QH, Q
+        if p0 == 1:  # H is L10 with its columns scaled, on the pattern of Z_r'Z_0
+            L10 = self.L10
+            H_data = L10.data / self.L00[L10.indices, 0, 0]
+            QH = s.product_on_pattern(Q, H_data)  # QH where H is non-zero, in its order
+            extra = np.bincount(L10.indices, weights=H_data * QH, minlength=s.m0)
+            C10 = sp.csr_matrix((-QH, L10.indices, L10.indptr), shape=L10.shape)
+            return first + extra[:, None, None], C10, Q
         H = (self.L10 @ _block_diagonal(self.L00_inv)).tocsc()
         QH = (H.T @ Q).T  # dense q_rest x q0
         extra = np.empty((s.m0, p0, p0))
@@ -313,6 +343,21 @@ class BlockedFactor:
         return [T @ C @ T.T for T, C in zip(templates, self.inverse_level_blocks())]
 
 
+LARGE_DENSE = 400  # a dense block this large is factored with every BLAS thread
+
+
+def _threads_for(size: int):
+    """Every BLAS thread for a dense factorisation of ``size`` rows, if it is large."""
+    return all_blas_threads() if size >= LARGE_DENSE else contextlib.nullcontext()
+
+
+def _entries(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[k], cols[k]]`` for a dense or a sparse matrix."""
+    if sp.issparse(matrix):
+        return np.asarray(matrix[rows, cols]).ravel()
+    return matrix[rows, cols]
+
+
 def _dense(matrix) -> np.ndarray:
     return matrix.toarray() if sp.issparse(matrix) else matrix
 
@@ -320,7 +365,8 @@ def _dense(matrix) -> np.ndarray:
 def inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
     """``(L L')^-1`` from the lower Cholesky factor ``L`` (LAPACK's potri, a third of the
     work of inverting ``L`` and multiplying)."""
-    inverse, info = lapack.dpotri(np.tril(L), lower=1)  # fills the lower triangle only
+    with _threads_for(len(L)):
+        inverse, info = lapack.dpotri(np.tril(L), lower=1)  # fills the lower triangle only
     if info:
         raise np.linalg.LinAlgError("the Cholesky factor is singular")
     full = inverse + inverse.T
@@ -362,7 +408,7 @@ def leverages(structure, lam, parts) -> np.ndarray:
     first_index = s.codes0 * s.p0
     for a, (index, values) in enumerate(rest):
         for j in range(s.p0):
-            out += 2 * values * zeta0[:, j] * C10[index, first_index + j]
+            out += 2 * values * zeta0[:, j] * _entries(C10, index, first_index + j)
         out += values * values * Q[index, index]
         for other, other_values in rest[a + 1:]:
             out += 2 * values * other_values * Q[index, other]
