@@ -31,16 +31,16 @@ def minimize_deviance(objective, start: np.ndarray, lower: np.ndarray,
     scale = max(1.0, abs(objective(start)[0]))
     if not np.isfinite(scale):
         raise ValueError("the criterion is not finite at the starting values")
-    tracked = _StallGuard(objective, lower, 1e2 * rtol * scale)
+    tracked = _StallGuard(objective, lower, rtol * scale, 1e2 * rtol * scale)
     options = {"ftol": 1e-15, "gtol": rtol * scale, "maxiter": 1000}
 
     def run(x0):
         try:
             return minimize(tracked, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                             options=options)
-        except _Stalled:
+        except _Stalled as stop:
             return OptimizeResult(x=tracked.best_x, fun=tracked.best, success=True,
-                                  message="converged: no progress left at the last digits")
+                                  message=str(stop))
 
     found = run(start)
     for _ in range(3):  # leave a boundary that is a saddle, not a minimum
@@ -55,28 +55,39 @@ def minimize_deviance(objective, start: np.ndarray, lower: np.ndarray,
     stalled = "ABNORMAL" in str(found.message) and \
         _projected_size(x, gradient, lower) < 1e2 * rtol * scale
     converged = bool(found.success or stalled) and np.isfinite(value)
+    approximation = found.get("hess_inv")
     return OptimizationRecord("L-BFGS-B", np.asarray(start, float), x, tracked.evaluations,
-                              converged, np.asarray(gradient, float), str(found.message))
+                              converged, np.asarray(gradient, float), str(found.message),
+                              None if approximation is None else approximation.dot)
 
 
 class _Stalled(Exception):
-    """The line search keeps returning to the best point: nothing left to gain."""
+    """The optimizer has nothing left to do: the message says why."""
 
 
 class _StallGuard:
-    """Counts evaluations and stops the optimizer when, with the projected gradient at the
-    best point already below ``tolerance``, four evaluations in a row fail to improve on
-    it: the line search is probing differences below the criterion's rounding, where
-    L-BFGS-B would spend another twenty evaluations before giving up."""
+    """Counts evaluations and stops the optimizer at the first point at least as good as
+    the best so far (up to rounding) whose projected gradient meets ``gtol`` (L-BFGS-B
+    tests only the points its line search accepts, and at the last digits it rejects good
+    ones on rounding noise in the value), or when,
+    with the gradient at the best point already below ``tolerance``, four evaluations in a
+    row fail to improve on it: the line search is probing differences below the
+    criterion's rounding, where L-BFGS-B would spend another twenty evaluations."""
 
-    def __init__(self, objective, lower, tolerance: float):
-        self.objective, self.lower, self.tolerance = objective, lower, tolerance
+    def __init__(self, objective, lower, gtol: float, tolerance: float):
+        self.objective, self.lower = objective, lower
+        self.gtol, self.tolerance = gtol, tolerance
         self.evaluations, self.repeats = 0, 0
         self.best, self.best_x, self.best_gradient = np.inf, None, None
 
     def __call__(self, x):
         self.evaluations += 1
         value, gradient = self.objective(x)
+        rounding = 1e-13 * abs(self.best) if np.isfinite(self.best) else 0.0
+        if value <= self.best + rounding and \
+                _projected_size(x, gradient, self.lower) <= self.gtol:
+            self.best, self.best_x = value, np.array(x, float)
+            raise _Stalled("converged: projected gradient <= gtol")
         if value < self.best:
             self.best, self.best_x, self.best_gradient = value, np.array(x, float), gradient
             self.repeats = 0
@@ -84,7 +95,7 @@ class _StallGuard:
             self.repeats += 1
             if self.repeats >= 4 and _projected_size(self.best_x, self.best_gradient,
                                                      self.lower) < self.tolerance:
-                raise _Stalled
+                raise _Stalled("converged: no progress left at the last digits")
         return value, gradient
 
 
@@ -142,6 +153,13 @@ def check_optimum(objective, record: OptimizationRecord, lower: np.ndarray,
     free = ~at_bound
     if not free.any():
         return
+    if hessian is None and record.converged and not at_bound.any() and \
+            record.inverse_hessian is not None:
+        # the quasi-Newton approximation's Newton step: when it is a hundredth of the
+        # tolerance, no error of that approximation turns it into a failure
+        step = np.asarray(record.inverse_hessian(record.gradient), dtype=float)
+        if np.max(np.abs(step), initial=0) < tol / 100:
+            return
     if hessian is None:
         hessian = _hessian(objective, x, record.gradient)
     hessian = hessian[np.ix_(free, free)]

@@ -23,6 +23,8 @@ class OptimizationRecord:
     converged: bool
     gradient: np.ndarray
     message: str = ""
+    # the optimizer's own approximation of the inverse Hessian, as a function of a vector
+    inverse_hessian: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass
