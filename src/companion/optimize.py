@@ -66,10 +66,11 @@ class _Stalled(Exception):
 
 
 class _StallGuard:
-    """Counts evaluations and stops the optimizer at the first point at least as good as
-    the best so far (up to rounding) whose projected gradient meets ``gtol`` (L-BFGS-B
-    tests only the points its line search accepts, and at the last digits it rejects good
-    ones on rounding noise in the value), or when,
+    """Counts evaluations and, inside a line search that has already failed to improve,
+    stops the optimizer at the first point at least as good as the best so far (up to
+    rounding) whose projected gradient meets ``gtol`` (L-BFGS-B tests only the points its
+    line search accepts, and at the last digits it rejects good ones on rounding noise in
+    the value), or when,
     with the gradient at the best point already below ``tolerance``, four evaluations in a
     row fail to improve on it: the line search is probing differences below the
     criterion's rounding, where L-BFGS-B would spend another twenty evaluations."""
@@ -83,9 +84,9 @@ class _StallGuard:
     def __call__(self, x):
         self.evaluations += 1
         value, gradient = self.objective(x)
-        rounding = 1e-13 * abs(self.best) if np.isfinite(self.best) else 0.0
-        if value <= self.best + rounding and \
-                _projected_size(x, gradient, self.lower) <= self.gtol:
+        rounding = 1e-13 * abs(self.best) if self.best < np.inf else 0.0
+        if self.repeats and value <= self.best + rounding and \
+                _projected_size(x, gradient, self.lower, self.gtol) <= self.gtol:
             self.best, self.best_x = value, np.array(x, float)
             raise _Stalled("converged: projected gradient <= gtol")
         if value < self.best:
@@ -99,8 +100,12 @@ class _StallGuard:
         return value, gradient
 
 
-def _projected_size(x, gradient, lower) -> float:
-    """The largest component of the gradient projected on the bounds."""
+def _projected_size(x, gradient, lower, enough: float = -1.0) -> float:
+    """The largest component of the gradient projected on the bounds (the plain largest
+    component when that is already at most ``enough``: projection only shrinks it)."""
+    largest = float(np.max(np.abs(gradient), initial=0))
+    if largest <= enough:
+        return largest
     projected = np.where((np.asarray(x) <= lower) & (gradient > 0), 0.0, gradient)
     return float(np.max(np.abs(projected), initial=0))
 
