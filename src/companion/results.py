@@ -82,6 +82,27 @@ class MixedModelResult:
     def bic(self) -> float:
         return -2 * self.loglik + np.log(self.nobs) * self.n_params
 
+    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """R's ``coef(summary(fit, ddf = ...))`` for a linear mixed model (lmerTest):
+        ``ddf="Satterthwaite"`` adds each fixed effect's denominator degrees of freedom
+        and the two-sided p-value of its t statistic; ``ddf="none"`` is lme4's own table
+        (estimate, SE, t), without them."""
+        from companion.lmm import ProfiledDeviance  # LMM fits carry their deviance
+
+        if not isinstance(self.devfun, ProfiledDeviance):
+            raise ValueError("degrees of freedom are for linear mixed models (lmer fits); "
+                             "a GLMM's Wald tests use z, see fit.vcov and fit.se")
+        table = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
+                              "t value": self.fixef / self.se})
+        if ddf == "none":
+            return table
+        if ddf != "Satterthwaite":
+            raise ValueError(f"ddf must be 'Satterthwaite' or 'none', not {ddf!r} "
+                             "(Kenward-Roger is not available yet)")
+        from companion.satterthwaite import satterthwaite_table
+
+        return satterthwaite_table(self)
+
     def confint(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
         """Confidence intervals. ``method="wald"``: the fixed effects, estimate +- z * SE.
         ``method="profile"``: likelihood-profile intervals for the variance parameters and
