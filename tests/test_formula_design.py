@@ -252,6 +252,7 @@ def dense_criterion(design, theta, reml):
 @pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
                                      "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
                                      "y ~ x + (1 | a) + (x | b)", "y ~ x + (x | b) + (1 | a)",
+                                     "y ~ x + (1 | b) + (x | a)",
                                      "y ~ x + (1 | a) + (1 | b) + (1 | a:b)"])
 @pytest.mark.parametrize("dense", [True, False])
 def test_blocked_deviances_equal_the_dense_formulas(formula, dense):
@@ -267,9 +268,10 @@ def test_blocked_deviances_equal_the_dense_formulas(formula, dense):
     rng = np.random.default_rng(2)
     for reml in (True, False):
         deviance = ProfiledDeviance(design, reml, dense=dense)
-        for _ in range(3):
+        for trial in range(4):  # lme4's start (zeros off the diagonal), then random points
             theta = deviance.layout.start() * rng.uniform(0.2, 1.5) \
-                + rng.normal(0, 0.2, deviance.layout.n_theta)
+                + rng.normal(0, 0.2, deviance.layout.n_theta) if trial else \
+                deviance.layout.start()
             theta = np.maximum(theta, np.nan_to_num(deviance.layout.lower_bounds(),
                                                     neginf=-9))
             assert deviance(theta) == pytest.approx(dense_criterion(design, theta, reml),
@@ -372,3 +374,21 @@ def test_gradient_of_the_deviance_is_exact(formula, reml):
         assert value == pytest.approx(deviance(theta), rel=1e-14)
         np.testing.assert_allclose(gradient, _central_differences(deviance, theta),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_blocked_deviance_with_the_first_term_at_zero():
+    """A first term estimated at zero (its block of Lambda all zeros) beside a vector term:
+    the sparse blocks hold no entries then, and both storages must still agree."""
+    from companion.lmm import ProfiledDeviance
+
+    rng = np.random.default_rng(1)
+    n = 300
+    data = pd.DataFrame({"s": rng.integers(60, size=n).astype(str),
+                         "i": rng.integers(8, size=n).astype(str), "x": rng.normal(size=n),
+                         "y": rng.normal(size=n)})
+    design = build_design(parse_formula("y ~ x + (1 | s) + (x | i)"), data)
+    theta = np.array([0.0, 0.8, 0.3, 0.2])
+    dense, sparse = (ProfiledDeviance(design, True, dense=d).value_and_gradient(theta)
+                     for d in (True, False))
+    assert sparse[0] == pytest.approx(dense[0], rel=1e-12)
+    np.testing.assert_allclose(sparse[1], dense[1], rtol=1e-8, atol=1e-10)

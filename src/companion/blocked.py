@@ -252,6 +252,7 @@ class BlockedFactor:
         L00 = lower_cholesky(T0.T @ cross.A00 @ T0 + np.eye(p0))
         self.L00 = L00
         self.L00_inv = np.linalg.inv(L00) if p0 > 1 else 1 / L00
+        self.on_pattern = False
         self.L10, rest = self.rest_blocks(cross, lam)
         schur = rest + np.eye(structure.q_rest) - _dense(self.L10 @ self.L10.T)
         with _threads_for(structure.q_rest):
@@ -271,6 +272,7 @@ class BlockedFactor:
             A10 = cross.A10.tocsr()
             rows = np.repeat(np.arange(A10.shape[0]), np.diff(A10.indptr))
             values = A10.data * d[rows] * (T0[0, 0] / self.L00[A10.indices, 0, 0])
+            self.on_pattern = True  # L10's entries are Z_r'WZ_0's, in its order
             return sp.csr_matrix((values, A10.indices, A10.indptr), shape=A10.shape), \
                 cross.A11 * np.outer(d, d)
         A10 = lam.Lambda_r.T @ cross.A10 @ _block_diagonal(
@@ -316,7 +318,7 @@ class BlockedFactor:
         Q = inverse_from_cholesky(self.L11)
         # (LL')^-1_00 = L00^-T L00^-1 + H'QH and (LL')^-1_10 = -QH, with H = L10 L00^-1
         p0 = s.p0
-        if p0 == 1:  # H is L10 with its columns scaled, on the pattern of Z_r'Z_0
+        if self.on_pattern:  # H is L10 with its columns scaled, on the pattern of Z_r'Z_0
             L10 = self.L10
             H_data = L10.data / self.L00[L10.indices, 0, 0]
             QH = s.product_on_pattern(Q, H_data)  # QH where H is non-zero, in its order
