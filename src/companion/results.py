@@ -143,24 +143,28 @@ class MixedModelResult:
                             name="predicted")
         return eta
 
-    def anova(self, other: "MixedModelResult") -> pd.DataFrame:
-        """Likelihood-ratio test between two nested fits (refitted by ML, as lme4 does)."""
-        small, big = sorted([self, other], key=lambda fit: fit.n_params)
-        small, big = (fit.refit_ml() if fit.method == "REML" else fit for fit in (small, big))
-        if small.nobs != big.nobs:
-            raise ValueError("the two fits use different numbers of observations; "
-                             "they must be fitted to the same rows")
-        chisq = max(2 * (big.loglik - small.loglik), 0.0)
-        df = big.n_params - small.n_params
-        table = pd.DataFrame({
-            "npar": [small.n_params, big.n_params],
-            "AIC": [small.aic, big.aic], "BIC": [small.bic, big.bic],
-            "logLik": [small.loglik, big.loglik], "deviance": [-2 * small.loglik,
-                                                               -2 * big.loglik],
-            "Chisq": [np.nan, chisq], "Df": [np.nan, df],
-            "Pr(>Chisq)": [np.nan, stats.chi2.sf(chisq, df) if df > 0 else np.nan]},
-            index=[small.formula, big.formula])
-        return table
+    def anova(self, *others: "MixedModelResult") -> pd.DataFrame:
+        """lme4's ``anova(m0, m1, ...)``: likelihood-ratio tests between nested fits,
+        ordered by their number of parameters, each row against the one before; REML fits
+        are refitted by ML first, as lme4 does. The fits must use the same rows and the
+        same response."""
+        if not others:
+            raise ValueError("anova needs at least two fits: fit0.anova(fit1, ...)")
+        fits = sorted([self, *others], key=lambda fit: fit.n_params)
+        _check_same_data(fits)
+        fits = [fit.refit_ml() if fit.method == "REML" else fit for fit in fits]
+        loglik = np.array([fit.loglik for fit in fits])
+        npar = np.array([fit.n_params for fit in fits])
+        chisq = np.r_[np.nan, np.maximum(2 * np.diff(loglik), 0.0)]
+        df = np.r_[np.nan, np.diff(npar)].astype(float)
+        with np.errstate(invalid="ignore"):
+            p_value = np.where(df > 0, stats.chi2.sf(chisq, np.where(df > 0, df, 1)),
+                               np.nan)
+        return pd.DataFrame({"npar": npar, "AIC": [fit.aic for fit in fits],
+                             "BIC": [fit.bic for fit in fits], "logLik": loglik,
+                             "deviance": -2 * loglik, "Chisq": chisq, "Df": df,
+                             "Pr(>Chisq)": p_value},
+                            index=[fit.formula for fit in fits])
 
     # --- display ------------------------------------------------------------------------
     def summary_tables(self) -> list[tuple[str, Any]]:
@@ -234,6 +238,23 @@ class MixedModelResult:
         return "\n".join(parts)
 
     __repr__ = __str__
+
+
+def _check_same_data(fits) -> None:
+    """Nested fits are compared on the same rows with the same response, or not at all."""
+    first = fits[0]
+    for fit in fits[1:]:
+        if fit.nobs != first.nobs or not fit.fitted.index.equals(first.fitted.index):
+            raise ValueError(
+                f"the fits use different rows ({first.formula!r}: {first.nobs}, "
+                f"{fit.formula!r}: {fit.nobs}); a likelihood-ratio test needs the same "
+                "rows: drop the rows with missing values in any model's variables first")
+        responses = [getattr(getattr(f.devfun, "design", None), "y", None)
+                     for f in (first, fit)]
+        if all(r is not None for r in responses) and not np.array_equal(*responses):
+            raise ValueError(f"the fits have different responses ({first.formula!r} and "
+                             f"{fit.formula!r}); a likelihood-ratio test compares models "
+                             "of the same data")
 
 
 def _abbreviate(name: str) -> str:
