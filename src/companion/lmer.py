@@ -6,6 +6,8 @@ theta, optimize, check the optimum, build the result.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
@@ -38,11 +40,29 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
     """
     deviance = make_deviance(formula, data, reml=reml, weights=weights, offset=offset,
                              contrasts=contrasts)
+    return _fit(formula, deviance)
+
+
+@single_blas_thread
+def _fit(formula: str, deviance: ProfiledDeviance) -> MixedModelResult:
+    """Optimize, check and report one deviance (a new fit, an ML refit, a new response)."""
     layout = deviance.layout
     record = minimize_deviance(deviance.value_and_gradient, layout.start(),
                                layout.lower_bounds())
     check_optimum(deviance.value_and_gradient, record, layout.lower_bounds())
-    return _result(formula, data, deviance, record, weights, offset, contrasts)
+    return _result(formula, deviance, record)
+
+
+def _refit_response(formula: str, deviance: ProfiledDeviance, y) -> MixedModelResult:
+    """The same model fitted to a new response (lme4's ``refit``): the design is kept,
+    only ``y`` changes."""
+    design = deviance.design
+    y = np.asarray(y, dtype=float).ravel()
+    if y.shape != design.y.shape or not np.all(np.isfinite(y)):
+        raise ValueError(f"the new response must be {design.n} finite numbers, one per row "
+                         f"the model used; got {y.size}")
+    new = ProfiledDeviance(dataclasses.replace(design, y=y), reml=deviance.reml)
+    return _fit(formula, new)
 
 
 def make_deviance(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
@@ -125,7 +145,7 @@ def _random_effects(deviance: ProfiledDeviance, solution: Solution, sigma: float
     return ranef, condvar
 
 
-def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset, contrasts):
+def _result(formula, deviance: ProfiledDeviance, record):
     design = deviance.design
     solution = deviance.solve(record.final)
     solution.pwrss = deviance.exact_pwrss(solution)
@@ -160,7 +180,7 @@ def _result(formula, data, deviance: ProfiledDeviance, record, weights, offset, 
         scaled_resid=pd.Series(resid * np.sqrt(design.weights) / sigma, index=design.rows),
         devfun=deviance,
         predictor=LinearPredictor(design),
-        refit_ml=(lambda: lmer(formula, data, reml=False, weights=weights, offset=offset,
-                               contrasts=contrasts))
+        refit_ml=(lambda: _fit(formula, ProfiledDeviance(design, reml=False)))
         if reml else None,
+        refitter=lambda y: _refit_response(formula, deviance, y),
     )

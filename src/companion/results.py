@@ -55,6 +55,7 @@ class MixedModelResult:
     devfun: Callable[[np.ndarray], float] | None = field(default=None, repr=False)
     predictor: Any = field(default=None, repr=False)  # builds predictions for new data
     refit_ml: Callable[[], "MixedModelResult"] | None = field(default=None, repr=False)
+    refitter: Callable[[Any], "MixedModelResult"] | None = field(default=None, repr=False)
     family: str | None = None  # GLMMs: "binomial  ( logit )"
     link_inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
     prior_deviance: float | None = None  # penalized (blme) fits
@@ -81,6 +82,27 @@ class MixedModelResult:
     @property
     def bic(self) -> float:
         return -2 * self.loglik + np.log(self.nobs) * self.n_params
+
+    def refit(self, new_response) -> "MixedModelResult":
+        """lme4's ``refit``: the same model (design, contrasts, REML or ML) fitted to a new
+        response, one number per row the fit used (LMM fits)."""
+        if self.refitter is None:
+            raise ValueError("refit is available for lmer fits")
+        return self.refitter(new_response)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """lme4's ``simulate``: ``nsim`` responses drawn from the fitted LMM, one column
+        each (``sim_1`` ...): new random effects from their fitted distribution, or with
+        ``use_u=True`` the fit's own (conditional on them), and new residuals."""
+        from companion.lmm import ProfiledDeviance
+        from companion.resample import simulate_lmm
+
+        if not isinstance(self.devfun, ProfiledDeviance):
+            raise ValueError("simulate is available for lmer fits")
+        values = simulate_lmm(self.devfun, self.theta.to_numpy(), self.fixef.to_numpy(),
+                              self.sigma, nsim, seed, use_u)
+        return pd.DataFrame(values, index=self.fitted.index,
+                            columns=[f"sim_{k + 1}" for k in range(values.shape[1])])
 
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """R's ``coef(summary(fit, ddf = ...))`` for a linear mixed model (lmerTest):
