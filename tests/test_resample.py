@@ -68,3 +68,19 @@ def test_simulated_responses_have_the_model_moments(sleep, formula):
     conditional = fit.simulate(4000, seed=2, use_u=True)
     error = np.abs(conditional.mean(axis=1) - fit.fitted) / (fit.sigma / np.sqrt(4000))
     assert error.max() < 5
+
+
+def test_deviances_survive_pickling(sleep):
+    """Fits travel to worker processes (joblib, Dask) by cloudpickle: every deviance
+    class must come back whole."""
+    import cloudpickle  # what joblib (loky) and Dask use
+
+    fits = [companion.lmer(f, sleep) for f in FORMULAS]
+    cbpp = companion.load_dataset("cbpp")
+    fits.append(companion.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                                cbpp))
+    for fit in fits:
+        copy = cloudpickle.loads(cloudpickle.dumps(fit.devfun))
+        assert type(copy) is type(fit.devfun)
+        x = fit.optimization.final
+        assert copy(x) == fit.devfun(x)

@@ -1,6 +1,7 @@
 """Mixed Models Companion: the data sets and fitting tools of the chapter, in Python."""
 
 from companion import check, plots
+from companion.bootmer import BootResult, bootstrap
 from companion.compare import (chapter_table, compare_printed, compare_tight, fit_quantities,
                                reference)
 from companion.datasets import list_datasets, load_dataset, volcano_matrix
@@ -23,7 +24,8 @@ from companion.study import run_study
 
 __version__ = "0.1.0"
 
-__all__ = ["InlaResult", "NlsResult", "__version__", "bglmer", "chapter_table", "check",
+__all__ = ["BootResult", "InlaResult", "NlsResult", "__version__", "bglmer", "bootstrap",
+           "chapter_table", "check",
            "compare_printed", "compare_tight", "family", "fit_quantities", "gee_fit", "glm",
            "glmer", "glmer_reml", "glmmml", "glmmpql", "hglm", "inla", "list_datasets", "lmer",
            "load_dataset", "make_deviance", "mcla", "nlme", "nlmer", "nls", "plots",

@@ -66,7 +66,8 @@ class LaplaceDeviance:
     off-diagonal blocks dense or sparse as :func:`companion.dense.make_structure` decides,
     or as ``dense`` forces)."""
 
-    def __new__(cls, design: Design, fam: Family, nagq: int = 1, dense: bool | None = None):
+    def __new__(cls, design: Design | None = None, fam: Family | None = None, nagq: int = 1,
+                dense: bool | None = None):  # no arguments when unpickled: cls is final
         if cls is LaplaceDeviance:
             if len(design.blocks) > 1:
                 cls = _BlockedLaplace

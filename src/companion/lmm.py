@@ -140,7 +140,8 @@ class ProfiledDeviance:
     the choice, for tests and benchmarks).
     """
 
-    def __new__(cls, design: Design, reml: bool = True, dense: bool | None = None):
+    def __new__(cls, design: Design | None = None, reml: bool = True,
+                dense: bool | None = None):  # no arguments when unpickled: cls is final
         if cls is ProfiledDeviance:
             cls = _OneTermDeviance if len(design.blocks) == 1 else _BlockedDeviance
         return super().__new__(cls)

@@ -125,10 +125,19 @@ class MixedModelResult:
 
         return satterthwaite_table(self)
 
-    def confint(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
+    def confint(self, level: float = 0.95, method: str = "wald", nsim: int = 1000,
+                seed: int | None = None, boot_type: str = "percentile") -> pd.DataFrame:
         """Confidence intervals. ``method="wald"``: the fixed effects, estimate +- z * SE.
         ``method="profile"``: likelihood-profile intervals for the variance parameters and
-        the fixed effects, as lme4's default ``confint`` (LMM and GLMM fits)."""
+        the fixed effects, as lme4's default ``confint`` (LMM and GLMM fits).
+        ``method="boot"``: the fixed effects' parametric bootstrap intervals from ``nsim``
+        refits (lmer fits; ``boot_type`` "percentile" or "basic"), as lme4's
+        ``confint(method = "boot")``."""
+        if method == "boot":
+            from companion.bootmer import bootstrap
+
+            return bootstrap(self, nsim=nsim, seed=seed, progress=False).confint(
+                level, boot_type)
         if method == "profile":
             if self.link_inverse is not None:  # a GLMM: its Laplace deviance is profiled
                 from companion.profile_glmm import confint_profile_glmm
@@ -138,7 +147,7 @@ class MixedModelResult:
 
             return confint_profile(self, level)
         if method != "wald":
-            raise ValueError(f"method must be 'wald' or 'profile', not {method!r}")
+            raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
         z = stats.norm.ppf(0.5 + level / 2)
         pct = [f"{100 * (0.5 - level / 2):g} %", f"{100 * (0.5 + level / 2):g} %"]
         return pd.DataFrame({pct[0]: self.fixef - z * self.se,
