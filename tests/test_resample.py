@@ -19,15 +19,18 @@ def sleep():
 
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_refit_is_lmer_on_the_new_response(sleep, formula):
+    """The refit starts from the fit's theta, lmer from lme4's start: their end points
+    agree to the optimizer's own precision (theta to about 1e-7, the criterion to
+    1e-12), not to the last digit."""
     fit = companion.lmer(formula, sleep)
     again = fit.refit(sleep.Reaction.to_numpy())
-    np.testing.assert_allclose(again.fixef, fit.fixef, rtol=1e-10)
-    np.testing.assert_allclose(again.theta, fit.theta, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(again.fixef, fit.fixef, rtol=1e-8)
+    np.testing.assert_allclose(again.theta, fit.theta, rtol=1e-6, atol=1e-8)
     new = sleep.Reaction.to_numpy() + np.sin(np.arange(len(sleep))) * 20
     refitted = fit.refit(new)
     direct = companion.lmer(formula, sleep.assign(Reaction=new))
-    np.testing.assert_allclose(refitted.fixef, direct.fixef, rtol=1e-10)
-    np.testing.assert_allclose(refitted.theta, direct.theta, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(refitted.fixef, direct.fixef, rtol=1e-8)
+    np.testing.assert_allclose(refitted.theta, direct.theta, rtol=1e-6, atol=1e-8)
     assert refitted.loglik == pytest.approx(direct.loglik, rel=1e-12)
     ml = refitted.refit_ml()  # an ML refit of the refit keeps its new response
     assert ml.loglik == pytest.approx(

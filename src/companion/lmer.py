@@ -44,25 +44,28 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
 
 
 @single_blas_thread
-def _fit(formula: str, deviance: ProfiledDeviance) -> MixedModelResult:
-    """Optimize, check and report one deviance (a new fit, an ML refit, a new response)."""
+def _fit(formula: str, deviance: ProfiledDeviance, start=None) -> MixedModelResult:
+    """Optimize (from lme4's start or ``start``), check and report one deviance (a new
+    fit, an ML refit, a new response)."""
     layout = deviance.layout
-    record = minimize_deviance(deviance.value_and_gradient, layout.start(),
-                               layout.lower_bounds())
+    start = layout.start() if start is None else np.asarray(start, dtype=float)
+    record = minimize_deviance(deviance.value_and_gradient, start, layout.lower_bounds())
     check_optimum(deviance.value_and_gradient, record, layout.lower_bounds())
     return _result(formula, deviance, record)
 
 
-def _refit_response(formula: str, deviance: ProfiledDeviance, y) -> MixedModelResult:
+def _refit_response(formula: str, deviance: ProfiledDeviance, y, theta) -> MixedModelResult:
     """The same model fitted to a new response (lme4's ``refit``): the design is kept,
-    only ``y`` changes."""
+    only ``y`` changes, and the optimizer starts from the fit's ``theta``."""
     design = deviance.design
     y = np.asarray(y, dtype=float).ravel()
     if y.shape != design.y.shape or not np.all(np.isfinite(y)):
         raise ValueError(f"the new response must be {design.n} finite numbers, one per row "
                          f"the model used; got {y.size}")
     new = ProfiledDeviance(dataclasses.replace(design, y=y), reml=deviance.reml)
-    return _fit(formula, new)
+    # a start on a bound can stall there (a zero SD's gradient is zero): start inside
+    start = np.maximum(theta, new.layout.lower_bounds() + 1e-3)
+    return _fit(formula, new, start)
 
 
 def make_deviance(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
@@ -182,5 +185,5 @@ def _result(formula, deviance: ProfiledDeviance, record):
         predictor=LinearPredictor(design),
         refit_ml=(lambda: _fit(formula, ProfiledDeviance(design, reml=False)))
         if reml else None,
-        refitter=lambda y: _refit_response(formula, deviance, y),
+        refitter=lambda y: _refit_response(formula, deviance, y, record.final),
     )
