@@ -153,7 +153,7 @@ def test_profile_intervals_match_lme4(sleep_fit):
                                    err_msg=name)
     wald = sleep_fit.confint()
     assert (wald.iloc[:, 0] < sleep_fit.fixef).all() and (wald.iloc[:, 1] > sleep_fit.fixef).all()
-    with pytest.raises(ValueError, match="'wald' or 'profile'"):
+    with pytest.raises(ValueError, match="'wald', 'profile' or 'boot'"):
         sleep_fit.confint(method="bootstrap")
 
 
