@@ -7,7 +7,9 @@ Run: ``make bench``. Prints, on sleepstudy (``Reaction ~ Days + (Days | Subject)
   ``n_jobs`` 1 and 2, and lme4's ``bootMer`` as recorded by
   ``tests/reference/boot/make_boot.R`` on a machine of this project's kind (target: 4 s or
   less on 2 cores);
-* the Satterthwaite table after the fit, ``fit.coef_table()`` (lmerTest's summary).
+* the Satterthwaite table after the fit, ``fit.coef_table()`` (lmerTest's summary), and
+  the Kenward-Roger summary, ``fit.summary(ddf="Kenward-Roger")`` (target: 50 ms or less),
+  beside mixedlm's ``satterthwaite_df`` and ``kenward_roger_df``.
 
 Each after a warm-up call.
 """
@@ -52,10 +54,25 @@ def main() -> None:
     except ImportError:
         print("  mixedlm is not installed (the bench extra has it)")
     print(f"  lme4's bootMer (recorded):           {r_seconds:6.2f} s   (target: <= 4 s)")
-    fit.coef_table()
-    took = seconds(fit.coef_table)
-    print(f"Satterthwaite table after the fit: {1000 * took:.1f} ms")
+    peer_tables = {}
+    try:
+        import mixedlm
 
+        peer = mixedlm.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+        peer_tables = {"Satterthwaite": lambda: mixedlm.satterthwaite_df(peer),
+                       "Kenward-Roger": lambda: mixedlm.kenward_roger_df(peer)}
+    except ImportError:
+        pass
+    for ddf, ours in (("Satterthwaite", fit.coef_table),
+                      ("Kenward-Roger", lambda: fit.summary(ddf="Kenward-Roger"))):
+        ours()
+        took = seconds(ours)
+        line = f"{ddf} after the fit: companion {1000 * took:.1f} ms"
+        if ddf in peer_tables:
+            peer_tables[ddf]()
+            theirs = seconds(peer_tables[ddf])
+            line += f", mixedlm {1000 * theirs:.1f} ms (ratio {took / theirs:.2f})"
+        print(line)
 
 if __name__ == "__main__":
     main()

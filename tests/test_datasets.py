@@ -11,10 +11,12 @@ import pytest
 
 import companion
 from companion.datasets import LOADERS, _io
+from corpus import load_data
 
 R_CHECKSUMS = Path(__file__).parent / "reference" / "r_export_SHA256SUMS"
 NAMES = ["sleepstudy", "cbpp", "Loblolly", "PlantGrowth", "Puromycin", "volcano", "epil",
-         "topo", "sim_data"]
+         "topo", "sim_data", "sim_partial_crossed"]
+CHAPTER = NAMES[:-1]  # R's export; sim_partial_crossed comes from the test corpus
 
 
 def _r_checksums():
@@ -30,13 +32,13 @@ def test_shipped_file_is_rs_export(filename):
 
 def test_every_data_set_is_listed_and_loadable():
     assert companion.list_datasets() == NAMES
-    assert set(_r_checksums()) >= {_io.schema()[name]["file"] for name in NAMES}
+    assert set(_r_checksums()) >= {_io.schema()[name]["file"] for name in CHAPTER}
 
 
 def _parse_export(name):
     """Parse R's CSV with the standard library only: an independent reading of the file."""
     spec = _io.schema()[name]
-    text = (_io.DATA_DIR / spec["file"]).read_text(encoding="ascii")
+    text = spec["path"].read_text(encoding="ascii")
     rows = list(csv.reader(io.StringIO(text)))
     return spec, rows[0], rows[1:]
 
@@ -137,3 +139,13 @@ def test_detailed_listing():
     table = companion.list_datasets(details=True)
     assert list(table.index) == NAMES
     assert table.loc["sim_data", "rows"] == 2500
+
+
+def test_data_beyond_the_chapter_are_the_corpus_files():
+    corpus = Path(__file__).parent / "reference" / "corpus"
+    sums = dict(reversed(line.split()) for line in (corpus / "SHA256SUMS").read_text()
+                .splitlines() if line.strip())
+    spec = _io.schema()["sim_partial_crossed"]
+    assert hashlib.sha256(spec["path"].read_bytes()).hexdigest() == sums[spec["file"]]
+    ours = companion.load_dataset("sim_partial_crossed")
+    assert ours.equals(load_data("sim_partial_crossed").astype(ours.dtypes.to_dict()))

@@ -42,9 +42,21 @@ def test_coef_table_without_df_and_errors():
     plain = fit.coef_table(ddf="none")
     assert list(plain.columns) == ["Estimate", "Std. Error", "t value"]
     np.testing.assert_allclose(plain["t value"], fit.fixef / fit.se)
-    with pytest.raises(ValueError, match="'Satterthwaite' or 'none'"):
+    with pytest.raises(ValueError, match="'Satterthwaite', 'Kenward-Roger' or 'none'"):
         fit.coef_table(ddf="Kenward")
     cbpp = companion.load_dataset("cbpp")
     glmm = companion.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
     with pytest.raises(ValueError, match="linear mixed models"):
         glmm.coef_table()
+
+
+def test_summary_defaults_to_satterthwaite_as_lmertest():
+    r, fit = _fit("sleepstudy_reml_slope")
+    summary = fit.summary()
+    assert summary.coefficients.equals(fit.coef_table())
+    text = str(summary)
+    assert "t-tests use Satterthwaite's method" in text and "Pr(>|t|)" in text
+    assert "Kenward-Roger's method" in str(fit.summary(ddf="Kenward-Roger"))
+    plain = str(fit.summary(ddf="none"))
+    assert plain == str(fit) and "Pr(>|t|)" not in plain
+    assert "<table" in summary._repr_html_()

@@ -24,10 +24,7 @@ class LinearPredictor:
                  allow_new_levels: bool = False) -> pd.Series:
         design = self.design
         data = design.frame if newdata is None else newdata
-        (fixed,) = patsy.build_design_matrices([design.fixed_info], data,
-                                               return_type="dataframe")
-        fixed.columns = [r_column_name(c) for c in fixed.columns]
-        eta = fixed[fit.fixef.index].to_numpy() @ fit.fixef.to_numpy()
+        eta = self.fixed_matrix(fit, data) @ fit.fixef.to_numpy()
         # the fit's rows keep every offset they were fitted with; new rows get the formula's
         eta = eta + (design.offset if newdata is None
                      else formula_offset(design.formula_offsets, data))
@@ -35,6 +32,15 @@ class LinearPredictor:
             for block in design.blocks:
                 eta = eta + self._random_part(fit, block, data, allow_new_levels)
         return pd.Series(eta, index=data.index, name="predicted")
+
+    def fixed_matrix(self, fit, data: pd.DataFrame | None) -> np.ndarray:
+        """The fixed-effects model matrix of ``data`` (the fit's rows when None), its
+        columns in the order of ``fit.fixef``."""
+        data = self.design.frame if data is None else data
+        (fixed,) = patsy.build_design_matrices([self.design.fixed_info], data,
+                                               return_type="dataframe")
+        fixed.columns = [r_column_name(c) for c in fixed.columns]
+        return fixed[fit.fixef.index].to_numpy()
 
     @staticmethod
     def _random_part(fit, block, data: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:

@@ -106,24 +106,39 @@ class MixedModelResult:
 
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """R's ``coef(summary(fit, ddf = ...))`` for a linear mixed model (lmerTest):
-        ``ddf="Satterthwaite"`` adds each fixed effect's denominator degrees of freedom
-        and the two-sided p-value of its t statistic; ``ddf="none"`` is lme4's own table
+        ``ddf="Satterthwaite"`` (the default) or ``"Kenward-Roger"`` (pbkrtest's adjusted
+        SEs; REML fits) add each fixed effect's denominator degrees of freedom and the
+        two-sided p-value of its t statistic; ``ddf="none"`` is lme4's own table
         (estimate, SE, t), without them."""
+        self._check_lmm("degrees of freedom")
+        if ddf == "none":
+            return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
+                                 "t value": self.fixef / self.se})
+        if ddf == "Satterthwaite":
+            from companion.satterthwaite import satterthwaite_table
+
+            return satterthwaite_table(self)
+        if ddf == "Kenward-Roger":
+            from companion.kenward_roger import kenward_roger_table
+
+            return kenward_roger_table(self)
+        raise ValueError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'none', "
+                         f"not {ddf!r}")
+
+    def summary(self, ddf: str = "Satterthwaite") -> "Summary":
+        """lmerTest's ``summary(fit, ddf = ...)``: lme4's summary with the fixed effects'
+        df and p-values (``ddf="none"``: lme4's, as ``print(fit)`` shows it)."""
+        table = None
+        if ddf != "none" or self.method in ("REML", "ML"):
+            table = self.coef_table(ddf)
+        return Summary(self, table, ddf)
+
+    def _check_lmm(self, what: str) -> None:
         from companion.lmm import ProfiledDeviance  # LMM fits carry their deviance
 
         if not isinstance(self.devfun, ProfiledDeviance):
-            raise ValueError("degrees of freedom are for linear mixed models (lmer fits); "
-                             "a GLMM's Wald tests use z, see fit.vcov and fit.se")
-        table = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
-                              "t value": self.fixef / self.se})
-        if ddf == "none":
-            return table
-        if ddf != "Satterthwaite":
-            raise ValueError(f"ddf must be 'Satterthwaite' or 'none', not {ddf!r} "
-                             "(Kenward-Roger is not available yet)")
-        from companion.satterthwaite import satterthwaite_table
-
-        return satterthwaite_table(self)
+            raise ValueError(f"{what} are for linear mixed models (lmer fits); a GLMM's "
+                             "Wald tests use z, see fit.vcov and fit.se")
 
     def confint(self, level: float = 0.95, method: str = "wald", nsim: int = 1000,
                 seed: int | None = None, boot_type: str = "percentile") -> pd.DataFrame:
@@ -154,13 +169,21 @@ class MixedModelResult:
                              pct[1]: self.fixef + z * self.se})
 
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link",  # noqa: A002
-                re_form: str | None = None, allow_new_levels: bool = False) -> pd.Series:
+                re_form: str | None = None, allow_new_levels: bool = False,
+                interval: str | None = None, level: float = 0.95):
         """lme4's ``predict()``: the linear predictor (``type="link"``, the default, for the
         fit's rows or for ``newdata``) or the mean (``type="response"``; the fitted values
         are ``fit.fitted``). ``re_form=None`` includes every random effect, ``re_form="~0"``
         none (population predictions, lme4's ``re.form = NA``). A level the fit did not
         see is an error unless ``allow_new_levels=True``, which predicts it at the
-        population level."""
+        population level.
+
+        ``interval="confidence"`` (population predictions only) returns a DataFrame:
+        ``fit``, its standard error ``se_fit`` on the link scale from ``vcov`` (the
+        uncertainty of the fixed effects), and the ``level`` interval ``lwr``, ``upr``,
+        mapped through the inverse link for ``type="response"``. As ggeffects'
+        ``ggpredict(type = "fixed")``: t quantiles with the residual df
+        (``fit.df_resid``) for an LMM, normal ones for a GLMM."""
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', not {type!r}")
         if re_form not in (None, "~0", "NA"):
@@ -169,18 +192,53 @@ class MixedModelResult:
         if self.predictor is None:
             raise NotImplementedError(f"predict() is not available for a {self.method} fit")
         eta = self.predictor(self, newdata, re_form is None, allow_new_levels)
+        if interval is not None:
+            return self._confidence_band(eta, newdata, type, re_form, interval, level)
         if type == "response" and self.link_inverse is not None:
             eta = pd.Series(self.link_inverse(eta.to_numpy()), index=eta.index,
                             name="predicted")
         return eta
 
-    def anova(self, *others: "MixedModelResult") -> pd.DataFrame:
-        """lme4's ``anova(m0, m1, ...)``: likelihood-ratio tests between nested fits,
-        ordered by their number of parameters, each row against the one before; REML fits
-        are refitted by ML first, as lme4 does. The fits must use the same rows and the
-        same response."""
+    def _confidence_band(self, eta: pd.Series, newdata, type: str, re_form,  # noqa: A002
+                         interval: str, level: float) -> pd.DataFrame:
+        if interval != "confidence":
+            raise ValueError(f"interval must be 'confidence' or None, not {interval!r} "
+                             "(for intervals that include the random effects, bootstrap "
+                             "the predictions with companion.bootstrap)")
+        if re_form is None:
+            raise ValueError("confidence bands from vcov are for population predictions: "
+                             "pass re_form='~0'")
+        if not hasattr(self.predictor, "fixed_matrix"):
+            raise NotImplementedError(f"confidence bands are not available for a "
+                                      f"{self.method} fit")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, not {level!r}")
+        X = self.predictor.fixed_matrix(self, newdata)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.vcov.to_numpy(), X))
+        z = (stats.t.ppf(0.5 + level / 2, self.df_resid) if self.method in ("REML", "ML")
+             else stats.norm.ppf(0.5 + level / 2))
+        band = pd.DataFrame({"fit": eta, "se_fit": se, "lwr": eta - z * se,
+                             "upr": eta + z * se}, index=eta.index)
+        if type == "response" and self.link_inverse is not None:
+            for column in ("fit", "lwr", "upr"):
+                band[column] = self.link_inverse(band[column].to_numpy())
+        return band
+
+    def anova(self, *others: "MixedModelResult", type: int | str = 3,  # noqa: A002
+              ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """With other fits, lme4's ``anova(m0, m1, ...)``: likelihood-ratio tests between
+        nested fits, ordered by their number of parameters, each row against the one
+        before; REML fits are refitted by ML first, as lme4 does. The fits must use the
+        same rows and the same response.
+
+        Alone, lmerTest's ``anova(fit, type, ddf)`` for an lmer fit: an F test of each
+        fixed-effect term (type 1: sequential, 3: marginal, as lmerTest builds them),
+        with Satterthwaite's or Kenward-Roger's denominator df."""
         if not others:
-            raise ValueError("anova needs at least two fits: fit0.anova(fit1, ...)")
+            self._check_lmm("F tests with denominator degrees of freedom")
+            from companion.ftests import anova_table
+
+            return anova_table(self, type, ddf)
         fits = sorted([self, *others], key=lambda fit: fit.n_params)
         _check_same_data(fits)
         fits = [fit.refit_ml() if fit.method == "REML" else fit for fit in fits]
@@ -198,8 +256,9 @@ class MixedModelResult:
                             index=[fit.formula for fit in fits])
 
     # --- display ------------------------------------------------------------------------
-    def summary_tables(self) -> list[tuple[str, Any]]:
-        """The summary as (heading, table or text) pairs, for text and HTML alike."""
+    def summary_tables(self, fixed: pd.DataFrame | None = None) -> list[tuple[str, Any]]:
+        """The summary as (heading, table or text) pairs, for text and HTML alike;
+        ``fixed`` replaces lme4's fixed-effects table (lmerTest's, with df)."""
         sections: list[tuple[str, Any]] = [("", f"{self.title}\nFormula: {self.formula}")]
         if self.reml_criterion is not None and self.method == "REML":
             sections.append(("", f"REML criterion at convergence: {self.reml_criterion:.1f}"))
@@ -215,12 +274,8 @@ class MixedModelResult:
         sections.append(("Random effects", self._random_effects_table()))
         groups = ", ".join(f"{name}, {count}" for name, count in self.ngroups.items())
         sections.append(("", f"Number of obs: {self.nobs}, groups: {groups}"))
-        stat = "t value" if self.method in ("REML", "ML") else "z value"
-        table = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
-                              stat: self.fixef / self.se})
-        if stat == "z value":
-            table["Pr(>|z|)"] = 2 * stats.norm.sf(np.abs(table[stat]))
-        sections.append(("Fixed effects", table))
+        sections.append(("Fixed effects", self._fixed_effects_table() if fixed is None
+                         else fixed))
         if len(self.fixef) > 1:
             corr = self.vcov / np.outer(self.se, self.se)
             short = [_abbreviate(name) for name in corr.columns]
@@ -230,6 +285,14 @@ class MixedModelResult:
             lower = lower.mask(mask, "")
             sections.append(("Correlation of Fixed Effects", lower))
         return sections
+
+    def _fixed_effects_table(self) -> pd.DataFrame:
+        stat = "t value" if self.method in ("REML", "ML") else "z value"
+        table = pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
+                              stat: self.fixef / self.se})
+        if stat == "z value":
+            table["Pr(>|z|)"] = 2 * stats.norm.sf(np.abs(table[stat]))
+        return table
 
     def _random_effects_table(self) -> pd.DataFrame:
         rows = []
@@ -247,28 +310,62 @@ class MixedModelResult:
         return pd.DataFrame(rows)
 
     def __str__(self) -> str:
-        parts = []
-        for heading, body in self.summary_tables():
-            text = body if isinstance(body, str) else body.to_string(
-                index=not isinstance(body.index, pd.RangeIndex),
-                float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}")
-            parts.append(f"{heading}:\n{text}" if heading else text)
-        return "\n\n".join(parts)
+        return render_text(self.summary_tables())
 
     def _repr_html_(self) -> str:
-        parts = []
-        for heading, body in self.summary_tables():
-            if heading:
-                parts.append(f"<h4>{heading}</h4>")
-            if isinstance(body, str):
-                parts.append("<pre>" + body + "</pre>")
-            else:
-                parts.append(body.to_html(float_format=lambda v: f"{v:.4g}",
-                                          index=not isinstance(body.index, pd.RangeIndex),
-                                          classes="companion-summary", border=0))
-        return "\n".join(parts)
+        return render_html(self.summary_tables())
 
     __repr__ = __str__
+
+
+@dataclass
+class Summary:
+    """``fit.summary(ddf)``: lme4's summary with lmerTest's fixed-effects table."""
+
+    fit: MixedModelResult
+    coefficients: pd.DataFrame | None
+    ddf: str
+
+    def sections(self) -> list[tuple[str, Any]]:
+        sections = self.fit.summary_tables(self.coefficients)
+        if self.ddf != "none":
+            sections[0] = ("", sections[0][1].replace(
+                "\n", f". t-tests use {self.ddf}'s method\n", 1))
+        return sections
+
+    def __str__(self) -> str:
+        return render_text(self.sections())
+
+    def _repr_html_(self) -> str:
+        return render_html(self.sections())
+
+    __repr__ = __str__
+
+
+def render_text(sections: list[tuple[str, Any]]) -> str:
+    """A summary's sections as R prints them."""
+    parts = []
+    for heading, body in sections:
+        text = body if isinstance(body, str) else body.to_string(
+            index=not isinstance(body.index, pd.RangeIndex),
+            float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}")
+        parts.append(f"{heading}:\n{text}" if heading else text)
+    return "\n\n".join(parts)
+
+
+def render_html(sections: list[tuple[str, Any]]) -> str:
+    """A summary's sections as HTML tables, for notebooks."""
+    parts = []
+    for heading, body in sections:
+        if heading:
+            parts.append(f"<h4>{heading}</h4>")
+        if isinstance(body, str):
+            parts.append("<pre>" + body + "</pre>")
+        else:
+            parts.append(body.to_html(float_format=lambda v: f"{v:.4g}",
+                                      index=not isinstance(body.index, pd.RangeIndex),
+                                      classes="companion-summary", border=0))
+    return "\n".join(parts)
 
 
 def _check_same_data(fits) -> None:

@@ -14,6 +14,8 @@ the numbers are compared with lmerTest's.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
@@ -91,18 +93,39 @@ def vcov_jacobian(deviance, varpar: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+@dataclass
+class Satterthwaite:
+    """What Satterthwaite's df of any contrast are built from, at a fit's estimates:
+    ``vcov`` of beta, its ``jacobian`` in the variance parameters and their asymptotic
+    ``covariance``."""
+
+    vcov: np.ndarray
+    jacobian: np.ndarray
+    covariance: np.ndarray
+
+    def ddf(self, L: np.ndarray) -> float:
+        """The df of the contrast ``L beta`` (one row): ``2 v^2 / (g' A g)``."""
+        L = np.ravel(L)
+        gradient = np.einsum("j,kjl,l->k", L, self.jacobian, L)
+        return float(2 * (L @ self.vcov @ L) ** 2 / (gradient @ self.covariance @ gradient))
+
+
+def satterthwaite(fit) -> Satterthwaite:
+    """The pieces of Satterthwaite's approximation for an lmer fit."""
+    deviance = fit.devfun
+    varpar = np.append(fit.theta.to_numpy(), fit.sigma)
+    return Satterthwaite(fixed_effects_vcov(deviance, varpar),
+                         vcov_jacobian(deviance, varpar),
+                         variance_parameter_covariance(deviance, varpar))
+
+
 def satterthwaite_table(fit) -> pd.DataFrame:
     """R's ``coef(summary(fit, ddf = "Satterthwaite"))``: estimate, SE, df, t and the
     two-sided p-value of each fixed effect."""
-    deviance = fit.devfun
-    varpar = np.append(fit.theta.to_numpy(), fit.sigma)
-    A = variance_parameter_covariance(deviance, varpar)
-    jacobian = vcov_jacobian(deviance, varpar)
-    C = fixed_effects_vcov(deviance, varpar)
-    variance = np.diag(C)
-    gradients = np.diagonal(jacobian, axis1=1, axis2=2)  # k x p: d var_j / d varpar_k
-    df = 2 * variance**2 / np.einsum("kj,kl,lj->j", gradients, A, gradients)
-    se = np.sqrt(variance)
+    parts = satterthwaite(fit)
+    p = len(fit.fixef)
+    df = np.array([parts.ddf(np.eye(p)[j]) for j in range(p)])
+    se = np.sqrt(np.diag(parts.vcov))
     estimate = fit.fixef.to_numpy()
     t = estimate / se
     return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "df": df, "t value": t,

@@ -1,4 +1,5 @@
-"""The chapter's data sets, shipped with the package (bit-exact exports from R 4.2.2)."""
+"""The chapter's data sets, shipped with the package (bit-exact exports from R 4.2.2), and
+the simulated ones of the pages beyond the chapter."""
 
 from companion.datasets.catalog import (
     LOADERS,
@@ -11,6 +12,7 @@ from companion.datasets.catalog import (
     load_dataset,
     sim_data,
     sim_data_truth,
+    sim_partial_crossed,
     sleepstudy,
     topo,
     volcano,
@@ -28,6 +30,7 @@ __all__ = [
     "load_dataset",
     "sim_data",
     "sim_data_truth",
+    "sim_partial_crossed",
     "sleepstudy",
     "topo",
     "volcano",

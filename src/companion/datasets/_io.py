@@ -9,15 +9,22 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
-DATA_DIR = files("companion.datasets") / "data"
+DATA_DIR = files("companion.datasets") / "data"  # the chapter's data sets, R's export
+EXTRA_DIR = files("companion.datasets") / "extra"  # data sets beyond the chapter
 
 _INTEGER = {"integer": np.int64}
 
 
 @cache
 def schema() -> dict:
-    """The R export's schema: file, size, column types and factor levels per data set."""
-    return json.loads((DATA_DIR / "schema.json").read_text(encoding="utf-8"))["datasets"]
+    """File, size, column types and factor levels per data set: R's export of the
+    chapter's data sets, then the data sets beyond the chapter."""
+    out = {}
+    for folder in (DATA_DIR, EXTRA_DIR):
+        for name, spec in json.loads((folder / "schema.json").read_text(
+                encoding="utf-8"))["datasets"].items():
+            out[name] = {**spec, "path": folder / spec["file"]}
+    return out
 
 
 def read_table(name: str) -> pd.DataFrame:
@@ -30,7 +37,7 @@ def read_table(name: str) -> pd.DataFrame:
     spec = schema()[name]
     columns = spec["columns"]
     dtypes = {col: _INTEGER.get(info["type"], object) for col, info in columns.items()}
-    with (DATA_DIR / spec["file"]).open("rb") as handle:
+    with spec["path"].open("rb") as handle:
         frame = pd.read_csv(handle, dtype=dtypes, keep_default_na=False)
     for col, info in columns.items():
         if info["type"] == "double":

@@ -162,6 +162,23 @@ def sim_data_truth() -> dict:
     return json.loads((DATA_DIR / "sim_data_truth.json").read_text(encoding="utf-8"))
 
 
+def sim_partial_crossed() -> pd.DataFrame:
+    """Simulated subjects and items, partially crossed (1,600 x 4), beyond the chapter.
+
+    Source: simulated in R by the project's test corpus (``tests/reference/corpus/
+    make_corpus.R``, ``set.seed(20114)``). Eighty subjects each see 20 of 50 items, drawn at
+    random; the condition is drawn per row. The response is
+    ``1 + (0, 0.3, -0.2)[cond] + u[subj] + w[item] + e`` with SDs 0.8, 0.5 and 1.
+
+    Columns:
+        y: the response, rounded to 4 decimals.
+        cond: the condition, a factor with levels "A", "B", "C".
+        subj: the subject, a factor with 80 levels ("S01" ... "S80").
+        item: the item, a factor with 50 levels ("I01" ... "I50").
+    """
+    return read_table("sim_partial_crossed")
+
+
 LOADERS = {
     "sleepstudy": sleepstudy,
     "cbpp": cbpp,
@@ -172,6 +189,7 @@ LOADERS = {
     "epil": epil,
     "topo": topo,
     "sim_data": sim_data,
+    "sim_partial_crossed": sim_partial_crossed,
 }
 
 
