@@ -74,6 +74,7 @@ def test_confint_boot_and_bad_input(fit):
     with pytest.raises(ValueError, match="nsim must be a positive integer"):
         companion.bootstrap(fit, nsim=0)
     cbpp = companion.load_dataset("cbpp")
-    glmm = companion.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
-    with pytest.raises(ValueError, match="lmer fits"):
-        companion.bootstrap(glmm, nsim=10)
+    penalized = companion.bglmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                                 cbpp)
+    with pytest.raises(ValueError, match="binomial or Poisson glmer fits"):
+        companion.bootstrap(penalized, nsim=10)

@@ -18,15 +18,17 @@ from companion.mcla import mcla
 from companion.nlme import nlme
 from companion.nlmer import nlmer
 from companion.nls import NlsResult, nls
+from companion.power import PowerCurve, PowerResult, extend, power_curve, power_sim
 from companion.pql import glmmpql
 from companion.simulate import simulate
 from companion.study import run_study
 
 __version__ = "0.1.0"
 
-__all__ = ["BootResult", "InlaResult", "NlsResult", "__version__", "bglmer", "bootstrap",
-           "chapter_table", "check",
-           "compare_printed", "compare_tight", "family", "fit_quantities", "gee_fit", "glm",
+__all__ = ["BootResult", "InlaResult", "NlsResult", "PowerCurve", "PowerResult",
+           "__version__", "bglmer", "bootstrap", "chapter_table", "check",
+           "compare_printed", "compare_tight", "extend", "family", "fit_quantities",
+           "gee_fit", "glm",
            "glmer", "glmer_reml", "glmmml", "glmmpql", "hglm", "inla", "list_datasets", "lmer",
            "load_dataset", "make_deviance", "mcla", "nlme", "nlmer", "nls", "plots",
-           "reference", "run_study", "simulate", "volcano_matrix"]
+           "power_curve", "power_sim", "reference", "run_study", "simulate", "volcano_matrix"]

@@ -1,4 +1,4 @@
-"""The parametric bootstrap of an lmer fit, as lme4's ``bootMer``: responses simulated
+"""The parametric bootstrap of an lmer or glmer fit, as lme4's ``bootMer``: responses simulated
 from the fit, the model refitted to each, a statistic of every refit.
 
 Replicate ``i`` draws from its own child of ``numpy.random.SeedSequence(seed)``, so the
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from companion.resample import simulate_lmm
+from companion.replicates import check_nsim, run_replicates
+from companion.resample import simulate_response
 
 
 @dataclass
@@ -46,29 +48,18 @@ def bootstrap(fit, fun=None, nsim: int = 1000, seed: int | None = None, workers:
     effects). ``workers``: local processes (joblib); ``scheduler``: a Dask address or
     ``distributed.Client`` instead. ``use_u``: condition on the fitted random effects.
     A replicate whose refit fails gives a row of NaN, as in bootMer."""
-    if not isinstance(nsim, (int, np.integer)) or nsim < 1:
-        raise ValueError(f"nsim must be a positive integer, not {nsim!r}")
+    check_nsim(nsim)
     if fit.refitter is None:
-        raise ValueError("the parametric bootstrap is available for lmer fits")
+        raise ValueError("the parametric bootstrap is available for lmer fits and for "
+                         "binomial or Poisson glmer fits")
     fun = fun or _fixed_effects
     value = fun(fit)
     t0 = pd.Series(np.atleast_1d(np.asarray(value, dtype=float)))
     if isinstance(value, pd.Series):
         t0.index = value.index
-    children = np.random.SeedSequence(seed).spawn(nsim)
-    size = max(1, min(50, nsim // (4 * max(workers, 1)) or 1))
-    chunks = [children[start:start + size] for start in range(0, nsim, size)]
-    from tqdm import tqdm
-
-    bar = tqdm(total=nsim, disable=not progress, desc="bootstrap", unit="refit")
-    rows = []
-    try:
-        for block in _map(fit, fun, chunks, use_u, workers, scheduler):
-            rows.append(block)
-            bar.update(len(block))
-    finally:
-        bar.close()
-    return BootResult(t0, np.vstack(rows), seed)
+    block = partial(_replicates, fit, fun, use_u=use_u)
+    t = run_replicates(block, nsim, seed, workers, scheduler, progress, desc="bootstrap")
+    return BootResult(t0, t, seed)
 
 
 def _fixed_effects(fit) -> pd.Series:
@@ -78,9 +69,8 @@ def _fixed_effects(fit) -> pd.Series:
 def _replicates(fit, fun, seeds, use_u: bool) -> np.ndarray:
     """The statistic on refits to responses drawn with ``seeds``, one row each."""
     out = []
-    theta, beta = fit.theta.to_numpy(), fit.fixef.to_numpy()
     for child in seeds:
-        y = simulate_lmm(fit.devfun, theta, beta, fit.sigma, 1, child, use_u)[:, 0]
+        y = simulate_response(fit, 1, child, use_u)[:, 0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a refit's convergence notes, as bootMer
             try:
@@ -90,28 +80,3 @@ def _replicates(fit, fun, seeds, use_u: bool) -> np.ndarray:
     width = max((len(row) for row in out if row is not None), default=1)
     return np.array([row if row is not None else np.full(width, np.nan) for row in out])
 
-
-def _map(fit, fun, chunks, use_u, workers, scheduler):
-    """The chunks' results, in order, from this process, joblib or Dask."""
-    if scheduler is not None:
-        from distributed import Client
-
-        client = scheduler if isinstance(scheduler, Client) else Client(scheduler,
-                                                                        timeout="30s")
-        try:
-            futures = [client.submit(_replicates, fit, fun, chunk, use_u, pure=False)
-                       for chunk in chunks]
-            for future in futures:
-                yield future.result()
-        finally:
-            if client is not scheduler:
-                client.close()
-        return
-    if workers == 1:
-        for chunk in chunks:
-            yield _replicates(fit, fun, chunk, use_u)
-        return
-    from joblib import Parallel, delayed
-
-    yield from Parallel(n_jobs=workers, return_as="generator")(
-        delayed(_replicates)(fit, fun, chunk, use_u) for chunk in chunks)

@@ -112,6 +112,13 @@ def chapter_table(name: str) -> pd.DataFrame:
     return pd.DataFrame.from_dict(table["rows"], orient="index", columns=table["columns"])
 
 
+def r_table(table: dict) -> pd.DataFrame:
+    """A table R wrote as ``{rownames, colnames, values}`` (R's ``NA`` as NaN)."""
+    values = [[np.nan if v in ("NA", None) else v for v in row] for row in table["values"]]
+    return pd.DataFrame(values, index=table["rownames"], columns=table["colnames"],
+                        dtype=float)
+
+
 def beside(ours: pd.DataFrame, printed: pd.DataFrame, label: str = "chapter") -> pd.DataFrame:
     """Each row of the chapter's printed table, followed by ours, for the same columns."""
     rows, columns = printed.index, printed.columns

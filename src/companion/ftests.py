@@ -71,7 +71,8 @@ def _row(mean_square: float, q: int, ddf: float, F: float) -> list[float]:
     return [mean_square * q, mean_square, float(q), ddf, F, stats.f.sf(F, q, ddf)]
 
 
-def anova_table(fit, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:  # noqa: A002
+def anova_table(fit, type: int | str = 3,  # noqa: A002
+                ddf: str = "Satterthwaite") -> pd.DataFrame:
     """lmerTest's ``anova(fit, type, ddf)``: one F test per fixed-effect term, its
     hypotheses from :func:`companion.hypotheses.hypothesis_matrices`. The heading is
     in ``table.attrs["heading"]``."""

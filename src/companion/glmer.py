@@ -11,7 +11,9 @@ Standard errors come from the Hessian of the deviance in ``(theta, beta)``, as l
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -143,6 +145,12 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior, contr
         family_key(family) == "negative_binomial"
     design, fam, _ = glmm_design(formula, data, family, link, offset, weights,
                                  1.0 if estimate_shape else theta, contrasts)
+    return _fit_design(formula, design, fam, nagq, estimate_shape, prior)
+
+
+def _fit_design(formula: str, design: Design, fam: Family, nagq: int, estimate_shape: bool,
+                prior: bool) -> MixedModelResult:
+    """Fit, check and report the GLMM of one design (a new fit or a new response)."""
     deviance = LaplaceDeviance(design, fam, nagq)
     if fam.name == "Gamma":
         deviance = GammaLaplace(deviance)
@@ -176,7 +184,27 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior, contr
         point = record.final[:-1]
         H = hessian(inner.value_and_gradient, point, inner.value_and_gradient(point)[1],
                     inner.exact_gradient, central=central)
-    return _result(formula, data, deviance, H, record, prior)
+    result = _result(formula, deviance, H, record, prior)
+    if fam.name in SIMULATED_FAMILIES and not prior:
+        result.refitter = partial(_refit_response, formula, design, fam, nagq)
+    return result
+
+
+SIMULATED_FAMILIES = ("binomial", "poisson")  # simulate, refit and bootstrap
+
+
+@single_blas_thread
+def _refit_response(formula: str, design: Design, fam: Family, nagq: int,
+                    y) -> MixedModelResult:
+    """The same GLMM fitted to a new response (lme4's ``refit``), given on the model's
+    scale: a binomial model's proportions of successes (its trials stay the weights)."""
+    y = np.asarray(y, dtype=float).ravel()
+    if y.shape != design.y.shape or not np.all(np.isfinite(y)):
+        raise ValueError(f"the new response must be {design.n} finite numbers, one per row "
+                         f"the model used; got {y.size}")
+    new = dataclasses.replace(design, y=y)
+    check_response(fam, new.y, new.weights)
+    return _fit_design(formula, new, fam, nagq, False, False)
 
 
 def _two_stage_fit(deviance: LaplaceDeviance, lower: np.ndarray) -> OptimizationRecord:
@@ -346,7 +374,7 @@ def hessian(objective, x: np.ndarray, gradient: np.ndarray, exact: bool,
     return value_hessian(values, x)
 
 
-def _result(formula, data, deviance: LaplaceDeviance, H, record, prior):
+def _result(formula, deviance: LaplaceDeviance, H, record, prior):
     design, fam = deviance.design, deviance.family
     phi = record.final
     state = deviance.solve(phi)

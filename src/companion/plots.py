@@ -180,3 +180,25 @@ def estimates_by_method(table: pd.DataFrame, ncols: int = 3, truth: dict | None 
     for ax in list(axes.flat)[len(quantities):]:
         ax.set_visible(False)
     return axes
+
+
+def bootstrap_intervals(boot, wald: pd.DataFrame, percentile: pd.DataFrame, axes=None):
+    """One panel per statistic: the bootstrap replicates' histogram, the estimate, and the
+    Wald and percentile intervals as dashed and solid lines (``wald`` and ``percentile``:
+    one row per statistic, lower and upper bound in that order). Returns the axes."""
+    names = list(boot.t0.index)
+    if axes is None:
+        _, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.0),
+                               layout="constrained", squeeze=False)
+        axes = axes[0]
+    for j, (name, ax) in enumerate(zip(names, axes)):
+        values = boot.t[:, j][np.isfinite(boot.t[:, j])]
+        ax.hist(values, bins=40, color="0.75", edgecolor="white", lw=0.4)
+        ax.axvline(boot.t0.iloc[j], color="k", lw=1.2)
+        for bounds, style, label in ((wald, "--", "Wald"), (percentile, "-", "percentile")):
+            for k, bound in enumerate(bounds.iloc[j, :2]):
+                ax.axvline(bound, color="C3" if style == "--" else "C0", ls=style, lw=1.3,
+                           label=label if k == 0 else None)
+        ax.set(title=name, xlabel="bootstrap replicate", yticks=[])
+    axes[0].legend(frameon=False, fontsize="small")
+    return axes

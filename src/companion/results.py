@@ -85,22 +85,22 @@ class MixedModelResult:
 
     def refit(self, new_response) -> "MixedModelResult":
         """lme4's ``refit``: the same model (design, contrasts, REML or ML) fitted to a new
-        response, one number per row the fit used (LMM fits)."""
+        response, one number per row the fit used, on the model's scale (a binomial
+        GLMM's proportions); lmer fits and binomial or Poisson glmer fits."""
         if self.refitter is None:
-            raise ValueError("refit is available for lmer fits")
+            raise ValueError("refit is available for lmer fits and for binomial or Poisson "
+                             "glmer fits")
         return self.refitter(new_response)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
-        """lme4's ``simulate``: ``nsim`` responses drawn from the fitted LMM, one column
+        """lme4's ``simulate``: ``nsim`` responses drawn from the fitted model, one column
         each (``sim_1`` ...): new random effects from their fitted distribution, or with
-        ``use_u=True`` the fit's own (conditional on them), and new residuals."""
-        from companion.lmm import ProfiledDeviance
-        from companion.resample import simulate_lmm
+        ``use_u=True`` the fit's own (conditional on them), and a new response given
+        them: Gaussian residuals for an lmer fit; binomial successes (as proportions of
+        the trials, the model's scale) or Poisson counts for a glmer fit."""
+        from companion.resample import simulate_response
 
-        if not isinstance(self.devfun, ProfiledDeviance):
-            raise ValueError("simulate is available for lmer fits")
-        values = simulate_lmm(self.devfun, self.theta.to_numpy(), self.fixef.to_numpy(),
-                              self.sigma, nsim, seed, use_u)
+        values = simulate_response(self, nsim, seed, use_u)
         return pd.DataFrame(values, index=self.fitted.index,
                             columns=[f"sim_{k + 1}" for k in range(values.shape[1])])
 
