@@ -58,5 +58,5 @@ def test_anova_refuses_fits_of_different_data():
     moved = companion.lmer(r["formulas"][1], other, reml=True)
     with pytest.raises(ValueError, match="different responses"):
         small.anova(moved)
-    with pytest.raises(ValueError, match="at least two fits"):
-        small.anova()
+    with pytest.raises(TypeError, match="fitted models"):
+        small.anova(data)

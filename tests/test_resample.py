@@ -4,6 +4,7 @@ responses have the fitted model's moments (within Monte Carlo error) and repeat 
 their seed."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import companion
@@ -43,12 +44,16 @@ def test_refit_and_simulate_check_their_input(sleep):
         fit.refit(np.ones(10))
     with pytest.raises(ValueError, match="nsim must be a positive integer"):
         fit.simulate(0)
-    cbpp = companion.load_dataset("cbpp")
-    glmm = companion.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
-    with pytest.raises(ValueError, match="lmer fits"):
+    # simulate and refit cover lmer and binomial or Poisson glmer fits; a Gamma GLMM is refused
+    rng = np.random.default_rng(3)
+    group = np.repeat(np.arange(12), 8)
+    gamma_data = pd.DataFrame({"g": group, "x": rng.normal(size=group.size)})
+    gamma_data["y"] = rng.gamma(4.0, np.exp(0.3 * gamma_data.x + rng.normal(0, 0.3, 12)[group]) / 4)
+    glmm = companion.glmer("y ~ x + (1 | g)", gamma_data, family="Gamma", link="log")
+    with pytest.raises(ValueError, match="binomial or Poisson"):
         glmm.simulate()
-    with pytest.raises(ValueError, match="lmer fits"):
-        glmm.refit(cbpp.incidence)
+    with pytest.raises(ValueError, match="binomial or Poisson"):
+        glmm.refit(gamma_data.y)
 
 
 @pytest.mark.parametrize("formula", FORMULAS)

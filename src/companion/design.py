@@ -104,12 +104,14 @@ class Design:
 
 
 def r_column_name(name: str) -> str:
-    """patsy's ``period[T.2]`` becomes R's ``period2``, ``I(w > 2)[T.True]``
-    ``I(w > 2)TRUE``, ``C(f, contr_poly).L`` ``f.L``; ``Intercept`` ``(Intercept)``."""
+    """patsy's ``period[T.2]`` becomes R's ``period2``, a factor coded in full
+    ``recipe[A]`` ``recipeA``, ``I(w > 2)[T.True]`` ``I(w > 2)TRUE``, ``C(f, contr_poly).L``
+    ``f.L``; ``Intercept`` ``(Intercept)``."""
     if name == "Intercept":
         return "(Intercept)"
-    name = re.sub(r"\[T\.(True|False)\]", lambda m: m.group(1).upper(), r_factor_name(name))
-    return re.sub(r"\[T\.([^\]]+)\]", r"\1", name)
+    name = re.sub(r"\[(?:T\.)?(True|False)\]", lambda m: m.group(1).upper(),
+                  r_factor_name(name))
+    return re.sub(r"\[(?:T\.)?([^\]]+)\]", r"\1", name)
 
 
 def eval_environment() -> patsy.EvalEnvironment:

@@ -10,6 +10,9 @@ from scipy.optimize import OptimizeResult, minimize
 from companion.results import OptimizationRecord
 
 
+ROUNDING = 1e-12  # relative: a deviance's last reliable digits after its many sums
+
+
 class ConvergenceWarning(UserWarning):
     """The optimizer stopped where the deviance's scaled gradient is not yet zero."""
 
@@ -51,7 +54,8 @@ def minimize_deviance(objective, start: np.ndarray, lower: np.ndarray,
     x = np.maximum(found.x, lower)
     value, gradient = objective(x)
     # At the last digits the line search can stall ("ABNORMAL"): that is convergence
-    # when the projected gradient is already negligible.
+    # when the projected gradient is already negligible (check_optimum looks again with
+    # the Hessian).
     stalled = "ABNORMAL" in str(found.message) and \
         _projected_size(x, gradient, lower) < 1e2 * rtol * scale
     converged = bool(found.success or stalled) and np.isfinite(value)
@@ -173,7 +177,12 @@ def check_optimum(objective, record: OptimizationRecord, lower: np.ndarray,
     except np.linalg.LinAlgError:
         scaled = record.gradient[free]
     worst = float(np.max(np.abs(scaled)))
-    if not record.converged or worst > tol:
+    # a line search that stalled ("ABNORMAL") where a Newton step would gain less than
+    # the criterion's rounding has converged as far as the arithmetic allows
+    decrease = abs(float(record.gradient[free] @ scaled)) / 2
+    precision_limited = "ABNORMAL" in record.message and \
+        decrease <= ROUNDING * max(1.0, abs(objective(x)[0]))
+    if not (record.converged or precision_limited) or worst > tol:
         warnings.warn(f"Model failed to converge with max|grad| = {worst:.3g} (tol = {tol}); "
                       f"the optimizer said: {record.message}", ConvergenceWarning,
                       stacklevel=3)

@@ -239,6 +239,11 @@ class MixedModelResult:
             from companion.ftests import anova_table
 
             return anova_table(self, type, ddf)
+        strangers = [other.__class__.__name__ for other in others
+                     if not isinstance(other, MixedModelResult)]
+        if strangers:
+            raise TypeError(f"anova compares fitted models (lmer or glmer results), not "
+                            f"{', '.join(strangers)}; for F tests of one fit call fit.anova()")
         fits = sorted([self, *others], key=lambda fit: fit.n_params)
         _check_same_data(fits)
         fits = [fit.refit_ml() if fit.method == "REML" else fit for fit in fits]

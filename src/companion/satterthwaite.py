@@ -8,8 +8,7 @@ of the deviance (ML, or the REML criterion) in those parameters, with ``beta`` p
 out and ``sigma`` not. As in lmerTest, only the Hessian's positive eigenvalues enter the
 inverse (a boundary fit has a null direction). Both derivatives are taken by central
 differences of exact evaluations (the Hessian with Richardson's extrapolation, as
-lmerTest's ``numDeriv`` does): errors near 1e-8 relative, far below the 1e-4 at which
-the numbers are compared with lmerTest's.
+lmerTest's ``numDeriv`` does).
 """
 
 from __future__ import annotations
@@ -22,7 +21,9 @@ import scipy.linalg as la
 from scipy import stats
 
 _LOG_2PI = np.log(2 * np.pi)
-HESSIAN_STEP = 1e-2  # relative, the larger of the two Richardson steps
+HESSIAN_STEP = 0.1  # relative, the largest of the Richardson steps (numDeriv's d)
+HESSIAN_LEVELS = 4  # steps halved three times (numDeriv's r)
+ZERO_TOL, ZERO_STEP = 1.8e-5, 1e-4  # a parameter this near 0 gets this absolute step
 JACOBIAN_STEP = 1e-5  # relative, central differences of vcov(beta)
 EIGEN_TOL = 1e-8  # Hessian eigenvalues at or below this are left out, as lmerTest does
 
@@ -49,19 +50,31 @@ def fixed_effects_vcov(deviance, varpar: np.ndarray) -> np.ndarray:
 
 def variance_parameter_covariance(deviance, varpar: np.ndarray) -> np.ndarray:
     """``A = 2 H^+``, ``H`` the Hessian of :func:`variance_deviance` at ``varpar`` (its
-    positive eigenvalues only), by central second differences with Richardson's
-    extrapolation over two steps (error of order ``step^4``; a single small step loses
-    the Hessian to the rounding of a deviance in the thousands)."""
-    H = (4 * _second_differences(deviance, varpar, HESSIAN_STEP / 2)
-         - _second_differences(deviance, varpar, HESSIAN_STEP)) / 3
+    positive eigenvalues only)."""
+    H = deviance_hessian(deviance, varpar)
     values, vectors = np.linalg.eigh(H)
     keep = values > EIGEN_TOL
     return 2 * (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
 
 
-def _second_differences(deviance, varpar: np.ndarray, step: float) -> np.ndarray:
+def deviance_hessian(deviance, varpar: np.ndarray) -> np.ndarray:
+    """The Hessian of :func:`variance_deviance` as numDeriv's ``hessian`` takes it: central
+    second differences at steps ``0.1 |x|`` halved three times, then Richardson's
+    extrapolation over the four (error of order ``step^8``). Steps scale with each
+    parameter: a slope's theta near 0.1 is curved on a scale of its own size, where one
+    fixed step left errors near 1e-4 in the df."""
+    steps = np.where(np.abs(varpar) > ZERO_TOL, HESSIAN_STEP * np.abs(varpar), ZERO_STEP)
+    table = [_second_differences(deviance, varpar, steps / 2 ** level)
+             for level in range(HESSIAN_LEVELS)]
+    for order in range(1, HESSIAN_LEVELS):
+        factor = 4.0 ** order
+        table = [(factor * finer - coarser) / (factor - 1)
+                 for coarser, finer in zip(table, table[1:])]
+    return table[0]
+
+
+def _second_differences(deviance, varpar: np.ndarray, steps: np.ndarray) -> np.ndarray:
     k = len(varpar)
-    steps = step * np.maximum(1.0, np.abs(varpar))
 
     def at(*moves):
         point = np.array(varpar, dtype=float)
