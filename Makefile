@@ -42,6 +42,7 @@ bench: $(STAMP)  ## speed against peers, printed as ratios in one run
 	$(BIN)/python benchmarks/bench_nlmm.py
 	$(BIN)/python benchmarks/bench_corpus.py
 	$(BIN)/python benchmarks/bench_inference.py
+	$(BIN)/python benchmarks/bench_import.py
 
 clean:  ## remove the built book and its execution cache (keeps .venv)
 	rm -rf _build

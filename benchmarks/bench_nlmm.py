@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import companion
 from timing import median_time
-from companion.nlme import nlme
+from companion.nlmm.nlme import nlme
 
 MODEL = "height ~ SSasymp(age, Asym, R0, lrc)"
 START = {"Asym": 103, "R0": -8.5, "lrc": -3.3}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from companion.engine.design import RankDeficiencyWarning
 import companion
-from companion.design import RankDeficiencyWarning
 from corpus import load_data
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "anova_types"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-import companion
 from companion import check
-from companion.assignments import BOOK_EXERCISES, page_text, write_assignments
+from companion.classroom.assignments import BOOK_EXERCISES, page_text, write_assignments
+import companion
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = """---

@@ -5,9 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion.bayes import models as bayes
+from companion.bayes import glmm as bayes_glmm
+from companion.bayes import nlmm as bayes_nlmm
+from companion.spatial import gp as spatial_bayes
+from companion.spatial.kriging import krige_fit
 import companion
-from companion import bayes, bayes_glmm, bayes_nlmm, spatial_bayes
-from companion.spatial import krige_fit
 
 # name -> (the call on a data frame, the data set, a numeric column the model uses)
 FITTERS = {
@@ -27,7 +30,7 @@ FITTERS = {
     "glmmml": (lambda d: companion.glmmml("y ~ x1 + x2 + (1 | g)", d), "sim_data", "y"),
     "mcla": (lambda d: companion.mcla("y ~ x1 + x2 + (1 | g)", d, m=100), "sim_data", "x1"),
     "gee_fit": (lambda d: companion.gee_fit("y ~ x1 + x2", d, groups="g"), "sim_data", "x2"),
-    "inla": (lambda d: companion.inla("Reaction ~ Days + (1 | Subject)", d),
+    "inla": (lambda d: companion.inla.inla("Reaction ~ Days + (1 | Subject)", d),
              "sleepstudy", "Reaction"),
     "nls": (lambda d: companion.nls("height ~ SSasymp(age, Asym, R0, lrc)", d),
             "Loblolly", "age"),

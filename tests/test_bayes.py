@@ -18,9 +18,9 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
-from companion import bayes
-from companion.compare import chapter_table
-from companion.formula import FormulaError
+from companion.bayes import models as bayes
+from companion.compare.tables import chapter_table
+from companion.engine.formula import FormulaError
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 SAFETY = 4.0

@@ -14,9 +14,9 @@ import arviz as az
 import numpy as np
 import pytest
 
-from companion import bayes_glmm
-from companion.compare import chapter_table
-from companion.formula import FormulaError
+from companion.bayes import glmm as bayes_glmm
+from companion.compare.tables import chapter_table
+from companion.engine.formula import FormulaError
 from test_bayes import MAX_DIVERGENCES, MAX_RHAT, assert_matches_brms, mcse, tolerance
 
 BRMS_FORMULA = "p(incidence, size) ~ period + (1 | herd)"

@@ -5,9 +5,9 @@ Monte Carlo SE of the difference of two runs plus half a printed digit)."""
 import numpy as np
 import pytest
 
+from companion.bayes import nlmm as bayes_nlmm
+from companion.compare.tables import chapter_table
 import companion
-from companion import bayes_nlmm
-from companion.compare import chapter_table
 from test_bayes import assert_matches_brms
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion.engine.contrasts import contr_helmert, contr_poly, contr_sum, with_r_contrasts
 import companion
-from companion.contrasts import contr_helmert, contr_poly, contr_sum, with_r_contrasts
 
 
 def test_contrast_matrices_are_rs():

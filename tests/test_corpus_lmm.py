@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
+from companion.engine.optimize import SingularFitWarning
 import companion
-from companion.optimize import SingularFitWarning
 from corpus import data_name, fit_arguments, load_data, load_fit
 
 RTOL = 1e-5

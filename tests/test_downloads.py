@@ -6,7 +6,7 @@ import pytest
 from nbclient import NotebookClient
 
 from book_pages import ROOT, SITE, notebook_pages, require_built
-from companion.assignments import colab_install_spec, page_text
+from companion.classroom.assignments import colab_install_spec, page_text
 
 require_built(SITE)
 

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion.engine.design import RankDeficiencyWarning, RowsDroppedWarning, build_design
+from companion.engine.formula import FormulaError, RandomTerm, parse_formula
+from companion.engine.optimize import SingularFitWarning
+from companion.engine.profiled import ThetaLayout
 import companion
-from companion.design import RankDeficiencyWarning, RowsDroppedWarning, build_design
-from companion.formula import FormulaError, RandomTerm, parse_formula
-from companion.optimize import SingularFitWarning
-from companion.lmm import ThetaLayout
 
 
 def test_random_terms_are_split_from_the_fixed_part():
@@ -212,8 +212,8 @@ def test_deviance_function_for_teaching():
 
 
 def test_convergence_check_reports_the_gradient():
-    from companion.optimize import ConvergenceWarning, check_optimum
-    from companion.results import OptimizationRecord
+    from companion.engine.optimize import ConvergenceWarning, check_optimum
+    from companion.engine.optimize import OptimizationRecord
 
     def bowl(x):
         return float(np.sum((x - 1.0) ** 2)), 2 * (x - 1.0)
@@ -259,8 +259,8 @@ def test_blocked_deviances_equal_the_dense_formulas(formula, dense):
     """The per-level deviance (one term) and the blocked one (several terms, crossed and
     nested, scalar and vector, first term scalar or vector; off-diagonal blocks dense or
     sparse) are lme4's criterion, with their exact gradients."""
-    from companion.lmm import ProfiledDeviance
-    from companion.optimize import with_numerical_gradient
+    from companion.engine.profiled import ProfiledDeviance
+    from companion.engine.optimize import with_numerical_gradient
 
     data = _crossed_data() if formula.startswith("y") else companion.load_dataset("sleepstudy")
     design = build_design(parse_formula(formula), data)
@@ -285,7 +285,7 @@ def test_blocked_deviances_equal_the_dense_formulas(formula, dense):
 @pytest.mark.parametrize("dense", [True, False])
 def test_blocked_factor_random_effects_and_conditional_covariances(dense):
     """The blocked factor's modes and condVar blocks against dense linear algebra."""
-    from companion.lmm import ProfiledDeviance
+    from companion.engine.profiled import ProfiledDeviance
 
     design = build_design(parse_formula("y ~ x + (x | b) + (1 | a) + (1 | a:b)"),
                           _crossed_data())
@@ -323,7 +323,7 @@ def _crossed_data(n=150, seed=5):
                                  "period + size", "size + period"])
 def test_plain_column_path_builds_what_patsy_builds(rhs):
     """Model matrices of plain column names skip patsy; they must equal patsy's."""
-    from companion.design import _plain_columns_matrix, patsy_matrix
+    from companion.engine.design import _plain_columns_matrix, patsy_matrix
 
     data = companion.load_dataset("sleepstudy" if "Days" in rhs else "cbpp")
     fast = _plain_columns_matrix(rhs, data)
@@ -336,7 +336,7 @@ def test_plain_column_path_builds_what_patsy_builds(rhs):
 @pytest.mark.parametrize("rhs", ["log(Days + 1)", "Days:Subject", "0 + Subject",
                                  "Days + Days"])
 def test_other_expressions_go_to_patsy(rhs):
-    from companion.design import _plain_columns_matrix
+    from companion.engine.design import _plain_columns_matrix
 
     assert _plain_columns_matrix(rhs, companion.load_dataset("sleepstudy")) is None
 
@@ -352,7 +352,7 @@ def _central_differences(fun, x, h=1e-6):
 def test_gradient_of_the_deviance_is_exact(formula, reml):
     """The analytic gradient (one-term and dense implementations, prior weights
     included) against central differences of the criterion."""
-    from companion.lmm import ProfiledDeviance
+    from companion.engine.profiled import ProfiledDeviance
 
     if formula.startswith("y"):
         rng = np.random.default_rng(5)
@@ -379,7 +379,7 @@ def test_gradient_of_the_deviance_is_exact(formula, reml):
 def test_blocked_deviance_with_the_first_term_at_zero():
     """A first term estimated at zero (its block of Lambda all zeros) beside a vector term:
     the sparse blocks hold no entries then, and both storages must still agree."""
-    from companion.lmm import ProfiledDeviance
+    from companion.engine.profiled import ProfiledDeviance
 
     rng = np.random.default_rng(1)
     n = 300

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion.engine.families import family
 import companion
-from companion.families import family
 from reference import LOCAL, load, load_local, values
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
@@ -159,8 +159,8 @@ def _central(fun, x, h=1e-6):
 @pytest.mark.parametrize("fam", [family("binomial"), family("binomial", "probit"),
                                  family("binomial", "cloglog")])
 def test_laplace_gradient_is_exact_scalar(cbpp, fam):
-    from companion.glmer import glmm_design
-    from companion.glmm import LaplaceDeviance
+    from companion.glmm.glmer import glmm_design
+    from companion.engine.laplace import LaplaceDeviance
 
     design, _, _ = glmm_design(CBPP, cbpp, fam)
     deviance = LaplaceDeviance(design, fam)
@@ -172,8 +172,8 @@ def test_laplace_gradient_is_exact_scalar(cbpp, fam):
 
 @pytest.mark.parametrize("fam", [family("poisson"), family("negative_binomial", theta=3)])
 def test_laplace_gradient_is_exact_vector(fam):
-    from companion.glmer import glmm_design
-    from companion.glmm import LaplaceDeviance
+    from companion.glmm.glmer import glmm_design
+    from companion.engine.laplace import LaplaceDeviance
 
     sleep = companion.load_dataset("sleepstudy")
     data = sleep.assign(count=np.random.default_rng(1).poisson(np.exp(1 + 0.1 * sleep.Days)))
@@ -187,7 +187,7 @@ def test_laplace_gradient_is_exact_vector(fam):
 def test_boundary_saddle_is_left():
     """A standard deviation's gradient is zero at 0; the optimizer must not stop there
     when the deviance falls inwards."""
-    from companion.optimize import minimize_deviance
+    from companion.engine.optimize import minimize_deviance
 
     def objective(x):
         t = x[0]
@@ -228,7 +228,7 @@ def test_unknown_family_and_link_are_named():
 
 
 def test_singular_glmm_warns(cbpp):
-    from companion.optimize import SingularFitWarning
+    from companion.engine.optimize import SingularFitWarning
 
     flat = cbpp.assign(incidence=np.round(cbpp["size"] * 0.25))  # no herd variation
     with pytest.warns(SingularFitWarning):
@@ -257,14 +257,14 @@ def test_gamma_laplace_matches_glmmtmb():
 
 
 def test_separation_warns_and_names_the_effect(cbpp):
-    from companion.optimize import ConvergenceWarning
-    from companion.separation import SeparationWarning, separating_direction
+    from companion.engine.optimize import ConvergenceWarning
+    from companion.engine.separation import SeparationWarning, separating_direction
 
     none_in_period4 = cbpp.assign(incidence=cbpp.incidence.where(cbpp.period != "4", 0))
     with pytest.warns(SeparationWarning, match="period4"), \
             pytest.warns(ConvergenceWarning):  # no finite optimum either
         companion.glmer(CBPP, none_in_period4)
-    from companion.glmer import glmm_design
+    from companion.glmm.glmer import glmm_design
 
     design, _, _ = glmm_design(CBPP, cbpp, "binomial")
     assert separating_direction(design.X, design.y, design.weights, True) is None
@@ -300,9 +300,9 @@ def test_gamma_observed_information_log_det_is_the_dense_one(formula):
     """The Gamma's Laplace factor with the observed information, ``log|I + Lambda'Z'W Z
     Lambda|``, from the blocked factor equals the dense determinant, with one random term
     or several."""
-    from companion.glmer import glmm_design
-    from companion.glmm import LaplaceDeviance
-    from companion.glmm_dispersion import GammaLaplace
+    from companion.glmm.glmer import glmm_design
+    from companion.engine.laplace import LaplaceDeviance
+    from companion.engine.dispersion import GammaLaplace
 
     rng = np.random.default_rng(4)
     n = 300

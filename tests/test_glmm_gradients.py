@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from companion.design import build_design
-from companion.families import family
-from companion.formula import parse_formula
-from companion.glmm import LaplaceDeviance
-from companion.optimize import with_numerical_gradient
+from companion.engine.design import build_design
+from companion.engine.families import family
+from companion.engine.formula import parse_formula
+from companion.engine.laplace import LaplaceDeviance
+from companion.engine.optimize import with_numerical_gradient
 
 FORMULAS = ["y ~ x + (1 | a) + (1 | b)", "y ~ x + (x | a) + (1 | b)",
             "y ~ x + (1 | a) + (x | b)", "y ~ x + (1 | b) + (1 | b:a)"]

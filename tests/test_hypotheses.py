@@ -11,7 +11,7 @@ import pytest
 
 import companion
 from anova_types import MODELS, TYPES, reference_and_fit
-from companion.hypotheses import hypothesis_matrices
+from companion.inference.hypotheses import hypothesis_matrices
 
 CASES = [(model, number) for model in MODELS for number in TYPES]
 

@@ -32,12 +32,12 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from companion.compare.tables import chapter_table
+from companion.engine.design import build_design
+from companion.engine.formula import FormulaError, parse_formula
+from companion.inla.laplace import LaplaceModel
+from companion.inla.model import WISHART_PRIOR, _Model, inla
 import companion
-from companion.design import build_design
-from companion.compare import chapter_table
-from companion.formula import FormulaError, parse_formula
-from companion.inla import WISHART_PRIOR, _Model, inla
-from companion.inla_laplace import LaplaceModel
 
 INTERCEPT = "Reaction ~ Days + (1 | Subject)"
 SLOPE = "Reaction ~ Days + (1 + Days | Subject)"

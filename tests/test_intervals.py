@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion.compare import intervals
 import companion
-from companion import intervals
 
 
 def test_wald_and_fit_rows(cbpp):

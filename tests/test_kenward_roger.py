@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion.inference.kenward_roger import (covariance_derivatives, kenward_roger,
+                                               random_effects_matrix)
 import companion
-from companion.kenward_roger import (covariance_derivatives, kenward_roger,
-                                     random_effects_matrix)
 from corpus import load_data
 
 DDF = Path(__file__).resolve().parent / "reference" / "ddf"

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from companion.nlme import nlme
-from companion.nlme_fit import NlmeError, PnlsError
-from companion.optimize import ConvergenceWarning
+from companion.engine.optimize import ConvergenceWarning
+from companion.nlmm.nlme import nlme
+from companion.nlmm.nlme_fit import NlmeError, PnlsError
 from reference import load, matrix, values
 
 RTOL = 1e-6
@@ -299,7 +299,7 @@ def test_categorical_groups_keep_their_order_and_plain_ones_are_sorted(loblolly,
 @pytest.mark.parametrize("q, diag", [(1, False), (2, True), (3, False)])
 @pytest.mark.parametrize("reml", [False, True])
 def test_linearized_model_gradient_is_exact(q, diag, reml):
-    from companion.nlme_lmm import CovarianceForm, LinearizedLmm
+    from companion.nlmm.nlme_lmm import CovarianceForm, LinearizedLmm
 
     rng = np.random.default_rng(q)
     X, Z, w = rng.normal(size=(60, 3)), rng.normal(size=(60, q)), rng.normal(size=60)

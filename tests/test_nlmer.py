@@ -12,7 +12,7 @@ curvature).
 import numpy as np
 import pytest
 
-from companion.nlmer import nlmer
+from companion.nlmm.nlmer import nlmer
 from reference import load
 
 FORMULA = "height ~ SSasymp(age, Asym, R0, lrc) ~ (Asym + R0 + lrc) + (Asym | Seed)"

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from companion.nlmm.nls import NlsResult, nls
 import companion
-from companion.nls import NlsResult, nls
 from reference import load, values
 
 MICMEN = "rate ~ SSmicmen(conc, Vm, K)"

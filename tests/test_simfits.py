@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion.gee.estimating import gee_fit
+from companion.glmm.ghq import glmmml
+from companion.glmm.hglm import hglm
+from companion.glmm.mcla import mcla
 import companion
-from companion.gee import gee_fit
-from companion.ghq import glmmml
-from companion.hglm import hglm
-from companion.mcla import mcla
 from reference import load, load_local, values
 
 FORMULA = "y ~ x1 + x2 + offset(log(o)) + (1 | g)"

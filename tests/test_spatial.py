@@ -16,9 +16,9 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import cdist, pdist, squareform
 
-from companion import spatial
-from companion import spatial_bayes as sb
-from companion.spatial import KrigingError, krige_fit
+from companion.spatial import kriging as spatial
+from companion.spatial import gp as sb
+from companion.spatial.kriging import KrigingError, krige_fit
 from reference import load
 from test_bayes import MAX_RHAT
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import companion
-from companion import study
 from companion.__main__ import main
-from companion.simulate import SCENARIOS, Scenario, get_scenario, simulate
-from companion.study_record import read_record, shipped_results
+from companion.study import runner as study
+from companion.study.record import read_record, shipped_results
+from companion.study.scenarios import SCENARIOS, Scenario, get_scenario, simulate
+import companion
 from reference import load, load_local
 
 matplotlib.use("Agg")
@@ -331,7 +331,7 @@ def test_cli_errors(tmp_path, capsys):
 def test_marginal_mean_of_the_figure():
     """The marginal-vs-conditional figure's average over groups: exact for the log link
     (exp(eta + sd^2 / 2)), and the logit link's attenuation approximation to 1%."""
-    from companion.plots_simulation import marginal_mean, marginal_vs_conditional
+    from companion.plots.simulation import marginal_mean, marginal_vs_conditional
 
     eta = np.linspace(-2, 2, 9)
     np.testing.assert_allclose(marginal_mean(eta, 0.5, "log"), np.exp(eta + 0.125), rtol=1e-12)

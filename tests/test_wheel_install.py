@@ -58,7 +58,7 @@ def reader_python(tmp_path_factory):
 
 
 def test_the_colab_cell_is_the_configured_install_command():
-    from companion.assignments import colab_install_spec
+    from companion.classroom.assignments import colab_install_spec
 
     for page in PAGES:
         notebook = nbformat.read(SITE / "_sources" / f"{page}.ipynb", as_version=4)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "simulate":
         return _simulate(args, argv)
     if args.command == "assignments":
-        from companion.assignments import write_assignments
+        from companion.classroom.assignments import write_assignments
 
         try:
             paths = write_assignments(args.out, solutions=args.solutions)
@@ -60,8 +60,8 @@ def _simulate(args, argv: list[str]) -> int:
     import shlex
     import time
 
-    from companion.study import METHODS, run_study, summarise, timing
-    from companion.study_record import write_record
+    from companion.study.runner import METHODS, run_study, summarise, timing
+    from companion.study.record import write_record
 
     methods = args.methods or METHODS
     started = time.perf_counter()

@@ -12,7 +12,11 @@ from typing import Any
 
 
 def glue(name: str, variable: Any, display: bool = True) -> None:
-    """myst-nb's ``glue(name, variable, display)`` when myst-nb is installed."""
+    """myst-nb's ``glue(name, variable, display)`` when myst-nb is installed. A numpy
+    scalar is glued as the Python number it holds: its text form (``np.float64(0.5)``
+    under numpy 2) would not take a format such as ``:.2f`` in the prose."""
+    if hasattr(variable, "item") and getattr(variable, "ndim", None) == 0:
+        variable = variable.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

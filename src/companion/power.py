@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from companion.design import formula_offset
-from companion.lmer import lmer
-from companion.lmm import ProfiledDeviance
-from companion.optimize import minimize_deviance
-from companion.replicates import check_nsim, run_replicates
-from companion.resample import simulate_lmm
+from companion.engine.design import formula_offset
+from companion.engine.optimize import minimize_deviance
+from companion.engine.profiled import ProfiledDeviance
+from companion.inference.replicates import check_nsim, run_replicates
+from companion.inference.resample import simulate_lmm
+from companion.lmm.lmer import lmer
 from companion.results import MixedModelResult
 
 METHODS = {

@@ -11,20 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-
-@dataclass
-class OptimizationRecord:
-    """How the optimizer went: start, end, evaluations, convergence and its checks."""
-
-    optimizer: str
-    start: np.ndarray
-    final: np.ndarray
-    evaluations: int
-    converged: bool
-    gradient: np.ndarray
-    message: str = ""
-    # the optimizer's own approximation of the inverse Hessian, as a function of a vector
-    inverse_hessian: object = field(default=None, repr=False, compare=False)
+from companion.engine.optimize import OptimizationRecord
 
 
 @dataclass
@@ -98,7 +85,7 @@ class MixedModelResult:
         ``use_u=True`` the fit's own (conditional on them), and a new response given
         them: Gaussian residuals for an lmer fit; binomial successes (as proportions of
         the trials, the model's scale) or Poisson counts for a glmer fit."""
-        from companion.resample import simulate_response
+        from companion.inference.resample import simulate_response
 
         values = simulate_response(self, nsim, seed, use_u)
         return pd.DataFrame(values, index=self.fitted.index,
@@ -115,11 +102,11 @@ class MixedModelResult:
             return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
                                  "t value": self.fixef / self.se})
         if ddf == "Satterthwaite":
-            from companion.satterthwaite import satterthwaite_table
+            from companion.inference.satterthwaite import satterthwaite_table
 
             return satterthwaite_table(self)
         if ddf == "Kenward-Roger":
-            from companion.kenward_roger import kenward_roger_table
+            from companion.inference.kenward_roger import kenward_roger_table
 
             return kenward_roger_table(self)
         raise ValueError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'none', "
@@ -134,7 +121,7 @@ class MixedModelResult:
         return Summary(self, table, ddf)
 
     def _check_lmm(self, what: str) -> None:
-        from companion.lmm import ProfiledDeviance  # LMM fits carry their deviance
+        from companion.engine.profiled import ProfiledDeviance  # LMM fits carry their deviance
 
         if not isinstance(self.devfun, ProfiledDeviance):
             raise ValueError(f"{what} are for linear mixed models (lmer fits); a GLMM's "
@@ -149,16 +136,16 @@ class MixedModelResult:
         refits (lmer fits; ``boot_type`` "percentile" or "basic"), as lme4's
         ``confint(method = "boot")``."""
         if method == "boot":
-            from companion.bootmer import bootstrap
+            from companion.inference.bootmer import bootstrap
 
             return bootstrap(self, nsim=nsim, seed=seed, progress=False).confint(
                 level, boot_type)
         if method == "profile":
             if self.link_inverse is not None:  # a GLMM: its Laplace deviance is profiled
-                from companion.profile_glmm import confint_profile_glmm
+                from companion.inference.profile_glmm import confint_profile_glmm
 
                 return confint_profile_glmm(self, level)
-            from companion.profile import confint_profile
+            from companion.inference.profile import confint_profile
 
             return confint_profile(self, level)
         if method != "wald":
@@ -236,7 +223,7 @@ class MixedModelResult:
         with Satterthwaite's or Kenward-Roger's denominator df."""
         if not others:
             self._check_lmm("F tests with denominator degrees of freedom")
-            from companion.ftests import anova_table
+            from companion.inference.ftests import anova_table
 
             return anova_table(self, type, ddf)
         strangers = [other.__class__.__name__ for other in others
@@ -283,7 +270,7 @@ class MixedModelResult:
                          else fixed))
         if len(self.fixef) > 1:
             corr = self.vcov / np.outer(self.se, self.se)
-            short = [_abbreviate(name) for name in corr.columns]
+            short = [abbreviate(name) for name in corr.columns]
             lower = pd.DataFrame(np.tril(corr.to_numpy(), -1), index=corr.index, columns=short)
             lower = lower.iloc[1:, :-1].round(3).astype(object)
             mask = np.triu(np.ones(lower.shape, bool), 1)
@@ -390,6 +377,6 @@ def _check_same_data(fits) -> None:
                              "of the same data")
 
 
-def _abbreviate(name: str) -> str:
+def abbreviate(name: str) -> str:
     """R's abbreviation in the correlation table: (Intercept) -> (Intr)."""
     return "(Intr)" if name == "(Intercept)" else name[:6]
