@@ -23,3 +23,14 @@ loblolly = _dataset("Loblolly")
 puromycin = _dataset("Puromycin")
 plant = _dataset("PlantGrowth")
 topo = _dataset("topo")
+
+
+# the Bayesian fits sample and the book's tests read the built site: both are slow, so
+# `pytest -m "not slow"` leaves them (and the tests marked slow one by one) out
+SLOW_FOLDERS = {"bayes", "book"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)

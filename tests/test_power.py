@@ -78,6 +78,7 @@ def theoretical_power(method: str, slope: float) -> float:
     return stats.nct.sf(c, DF, ncp) + stats.nct.cdf(-c, DF, ncp)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(power.METHODS))
 def test_power_is_the_noncentral_t_power(by_method, method):
     """Within 4 binomial standard errors of the exact power."""
@@ -88,6 +89,7 @@ def test_power_is_the_noncentral_t_power(by_method, method):
     assert result.effect_size == SLOPE and not result.observed and result.nrow == M * K
 
 
+@pytest.mark.slow
 def test_tests_agree_replicate_by_replicate(by_method):
     """On the same responses every test is a function of the same t: Kenward-Roger's
     p-value is Satterthwaite's, z's and LR's follow from it."""
@@ -107,6 +109,7 @@ def test_rejection_rate_under_the_null_is_alpha(model):
     assert result.low <= ALPHA <= result.high
 
 
+@pytest.mark.slow
 def test_interval_is_clopper_pearson(by_method):
     for result in by_method.values():
         exact = stats.binomtest(result.successes, result.nsim).proportion_ci(method="exact")
@@ -118,6 +121,7 @@ def test_interval_is_clopper_pearson(by_method):
                                    [exact.low, exact.high], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_printed_like_simr(by_method, fit, model):
     text = str(by_method["kenward-roger"])
     result = by_method["kenward-roger"]
@@ -130,6 +134,7 @@ def test_printed_like_simr(by_method, fit, model):
     assert not chosen.observed and "observed power" not in str(chosen)
 
 
+@pytest.mark.slow
 def test_same_seed_same_p_values_however_shared_out(model):
     def run(**how):
         return power_sim(model, "x", nsim=24, seed=5, method="z", effect_size=SLOPE,

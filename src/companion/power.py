@@ -19,7 +19,7 @@ A replicate whose refit or test fails is a failure: as in simr it stays in the n
 simulations and counts as not significant.
 
 Replicate ``i`` draws from child ``i`` of ``SeedSequence(seed)`` (see
-:mod:`companion.replicates`), so one process, joblib's workers and Dask agree.
+:mod:`companion.inference.replicates`), so one process, joblib's workers and Dask agree.
 """
 
 from __future__ import annotations

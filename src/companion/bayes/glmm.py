@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from companion.bayes.models import BayesFit, brms_table, mcmcglmm_table, sample_nutpie
+from companion.bayes.models import (BayesFit, brms_table, fixed_posterior, mcmcglmm_table,
+                                    sample_nutpie)
 from companion.engine.formula import FormulaError
 from companion.engine.validate import check_model_data
 from companion.glmm.glmer import glmm_design
@@ -90,7 +91,9 @@ def brms_glmm_fit(formula: str, data: pd.DataFrame, family: str = "binomial",
     model = brms_glmm_model(formula, data, family)
     idata = model.fit(draws=draws, tune=tune, chains=chains, random_seed=seed,
                       inference_method="nutpie", progressbar=False)
-    return BayesFit(idata, brms_table(brms_glmm_draws(model, idata)))
+    samples = brms_glmm_draws(model, idata)
+    fixed = [name for name in samples if not name.startswith("sd(")]
+    return BayesFit(idata, brms_table(samples), fixed_posterior(samples, fixed))
 
 
 # --- MCMCglmm's multinomial2 ---------------------------------------------------------------
@@ -163,9 +166,12 @@ def mcmcglmm_glmm_fit(formula: str, data: pd.DataFrame, family: str = "binomial"
     idata = sample_nutpie(model, draws, tune, chains, seed, target_accept=0.9, drop=("e",))
     units = options.get("residual_variance", 1.0)
     idata.posterior.attrs["residual_variance"] = units
-    table = mcmcglmm_table(mcmcglmm_glmm_draws(idata, model.group_name))
+    samples = mcmcglmm_glmm_draws(idata, model.group_name)
+    table = mcmcglmm_table(samples)
     fixed_units = pd.DataFrame([[units] * 3 + [0.0]], index=["units"], columns=table.columns)
-    return BayesFit(idata, pd.concat([table.iloc[:1], fixed_units, table.iloc[1:]]))
+    fixed = [name for name in samples if name != model.group_name]
+    return BayesFit(idata, pd.concat([table.iloc[:1], fixed_units, table.iloc[1:]]),
+                    fixed_posterior(samples, fixed))
 
 
 def mcmcglmm_glmm_draws(idata, group: str) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ import pytensor.tensor as pt
 
 from companion.engine.design import Design, build_design
 from companion.engine.formula import FormulaError, parse_formula
+from companion.results import lme4_name, posterior_table
 
 BRMS_COLUMNS = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS",
                 "Tail_ESS"]
@@ -34,10 +35,26 @@ MAD_CONSTANT = 1.4826  # R's mad(): the median absolute deviation times this
 
 
 class BayesFit(NamedTuple):
-    """A sampled fit: the posterior (``arviz.InferenceData``) and R's summary table."""
+    """A sampled fit: the posterior (``arviz.InferenceData``), R's summary table in the
+    mirrored package's layout, and the fixed effects' posterior under the names every
+    Bayesian and INLA fit shares (:mod:`companion.results.posterior`)."""
 
     idata: az.InferenceData
     summary: pd.DataFrame
+    fixef_posterior: pd.DataFrame
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Posterior means of the fixed effects, under lme4's names."""
+        return self.fixef_posterior["mean"].rename("fixef")
+
+
+def fixed_posterior(draws: dict[str, np.ndarray], names) -> pd.DataFrame:
+    """The shared posterior table of the fixed effects ``names`` (the draws' keys),
+    indexed by lme4's names."""
+    table = posterior_table({name: draws[name] for name in names})
+    table.index = [lme4_name(name) for name in table.index]
+    return table
 
 
 # --- shared ------------------------------------------------------------------------------
@@ -183,7 +200,9 @@ def brms_fit(formula: str, data: pd.DataFrame, draws: int = 1000, tune: int = 10
              chains: int = 4, seed: int = 20232023) -> BayesFit:
     """Fit :func:`brms_model` with nutpie; the summary is in brms's layout."""
     idata = sample_nutpie(brms_model(formula, data), draws, tune, chains, seed)
-    return BayesFit(idata, brms_summary(idata))
+    samples = brms_draws(idata)
+    fixed = ["Intercept", *map(str, idata.posterior["slope"].values)]
+    return BayesFit(idata, brms_table(samples), fixed_posterior(samples, fixed))
 
 
 # --- MCMCglmm ------------------------------------------------------------------------------
@@ -322,4 +341,6 @@ def mcmcglmm_fit(formula: str, data: pd.DataFrame, draws: int = 1000, tune: int 
     idata = sample_nutpie(model, draws, tune, chains, seed)
     group = parse_formula(formula).random[0].group_name
     residual = prior.get("residual_variance", 1.0)
-    return BayesFit(idata, mcmcglmm_summary(idata, group, residual))
+    fixed = list(map(str, idata.posterior["fixed"].values))
+    return BayesFit(idata, mcmcglmm_summary(idata, group, residual),
+                    fixed_posterior(mcmcglmm_draws(idata, group), fixed))

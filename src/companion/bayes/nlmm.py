@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from companion.bayes.models import BayesFit, brms_default_priors, brms_table, sample_nutpie
+from companion.bayes.models import (BayesFit, brms_default_priors, brms_table, fixed_posterior,
+                                    sample_nutpie)
 from companion.engine.validate import check_model_data
 
 CHAPTER_PRIORS = {"Asym": (101.0, 0.1, 100.0, 102.0), "R0": (-8.0, 1.0, -10.0, None),
@@ -64,4 +65,7 @@ def brms_asymptotic_fit(data: pd.DataFrame, draws: int = 1000, tune: int = 1000,
     """Fit :func:`brms_asymptotic_model` with nutpie; the summary is in brms's layout."""
     idata = sample_nutpie(brms_asymptotic_model(data, **model_args), draws, tune, chains,
                           seed)
-    return BayesFit(idata, brms_table(brms_asymptotic_draws(idata)))
+    samples = brms_asymptotic_draws(idata)
+    fixed = fixed_posterior(samples, ["Asym_Intercept", "R0_Intercept", "lrc_Intercept"])
+    fixed.index = ["Asym", "R0", "lrc"]  # nlme's and nlmer's names of the parameters
+    return BayesFit(idata, brms_table(samples), fixed)

@@ -39,7 +39,7 @@ def fit_quantities(fit: MixedModelResult) -> dict[str, float]:
               "df_resid": fit.df_resid}
     if fit.reml_criterion is not None:
         values["REMLcrit"] = fit.reml_criterion
-    if fit.prior_deviance is not None:
+    if getattr(fit, "prior_deviance", None) is not None:
         values["prior_dev"] = fit.prior_deviance
     random = fit.varcorr[fit.varcorr.group != "Residual"]
     variances = random[random.var2.isna()]

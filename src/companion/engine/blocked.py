@@ -130,7 +130,7 @@ class RandomEffectsStructure:
         ZtWxy = self.transpose_multiply(np.column_stack([X, y]) * w[:, None])
         return CrossProducts(A00, A10, A11, ZtWxy[:, :-1], ZtWxy[:, -1])
 
-    # -- the rest of Z, as a sparse matrix (companion.dense overrides these) --------------
+    # -- the rest of Z, as a sparse matrix (companion.engine.dense overrides these) --------------
     def rest_multiply(self, b_rest: np.ndarray) -> np.ndarray:
         """``Z_r b_r``: the terms after the first times their effects."""
         return self.Zr @ b_rest

@@ -1,4 +1,4 @@
-"""The blocked Cholesky factor of :mod:`companion.blocked` with dense off-diagonal blocks,
+"""The blocked Cholesky factor of :mod:`companion.engine.blocked` with dense off-diagonal blocks,
 for models whose terms after the first have few levels.
 
 The split is the same: the first term's block of ``Lambda' Z'WZ Lambda + I`` is block
@@ -118,7 +118,7 @@ class DenseRelativeCovariance(RelativeCovariance):
 
 class DenseBlockedFactor(BlockedFactor):
     """``L`` with ``L L' = Lambda' Z'WZ Lambda + I`` at one theta: ``L00`` per level,
-    ``L10`` and ``L11`` dense (see :mod:`companion.blocked` for the algebra)."""
+    ``L10`` and ``L11`` dense (see :mod:`companion.engine.blocked` for the algebra)."""
 
     def rest_blocks(self, cross: CrossProducts, lam: DenseRelativeCovariance):
         """``L10 = Lambda_r' A10 Lambda_0 L00^-T`` and ``Lambda_r' A11 Lambda_r``, dense."""

@@ -44,7 +44,7 @@ class RandomBlock:
     columns: list[str]
     raw: np.ndarray  # n x p, the term's model matrix
     codes: np.ndarray  # n, the level of each row (0 .. len(levels) - 1)
-    expr: str  # the term's expression with R's contrasts (see companion.contrasts)
+    expr: str  # the term's expression with R's contrasts (see companion.engine.contrasts)
 
     @property
     def group(self) -> str:

@@ -1,6 +1,6 @@
 """lme4 formulas: split into response, fixed part, offsets and random-effect terms.
 
-``parse_formula`` reads the text only; ``companion.design`` turns the parts into matrices.
+``parse_formula`` reads the text only; ``companion.engine.design`` turns the parts into matrices.
 Supported random terms, as the chapter and common practice write them:
 ``(x | g)``, ``(1 | g)``, ``(0 + x | g)``, ``(x || g)`` (uncorrelated), ``(1 | a/b)``
 (nested: ``(1 | a) + (1 | a:b)``) and crossed terms side by side.

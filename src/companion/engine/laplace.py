@@ -13,7 +13,7 @@ quadrature around the mode.
 
 With one random term the modes decouple by level and everything is done level by level;
 with several, each PIRLS step is solved with the blocked factor of
-:mod:`companion.blocked`. The gradient in ``phi`` is exact either way (the derivative of
+:mod:`companion.engine.blocked`. The gradient in ``phi`` is exact either way (the derivative of
 ``log|L|`` through the modes comes from the implicit function theorem).
 """
 
@@ -383,8 +383,8 @@ class _ScalarLaplace(_OneTermLaplace):
 
 class _BlockedLaplace(LaplaceDeviance):
     """Several random terms: PIRLS on the whole vector of modes, each Newton step solved
-    with the blocked factor of :mod:`companion.blocked` (dense or sparse off-diagonal
-    blocks, :mod:`companion.dense`)."""
+    with the blocked factor of :mod:`companion.engine.blocked` (dense or sparse off-diagonal
+    blocks, :mod:`companion.engine.dense`)."""
 
     def __init__(self, design: Design, fam: Family, nagq: int = 1,
                  dense: bool | None = None):

@@ -9,7 +9,7 @@ blocked Cholesky factor
 
 and the deviance is profiled over ``beta`` and ``sigma``. The cross-products are formed
 once; each evaluation costs one factorization of ``L`` (per level for one random term, the
-blocked sparse factor of :mod:`companion.blocked` for several) and one ``p x p``
+blocked sparse factor of :mod:`companion.engine.blocked` for several) and one ``p x p``
 factorization. Nothing is ever inverted: every step is a triangular solve.
 
 The gradient is exact (with several terms it falls back on central differences at a
@@ -135,7 +135,7 @@ class ProfiledDeviance:
     the matrix ``Lambda' Z'WZ Lambda + I`` is block diagonal, one small block per level,
     and everything is done level by level in batches (no ``n x q`` or ``q x q`` matrix
     is ever formed, so a million rows and 20,000 groups fit in memory); with several terms
-    the blocked factor of :mod:`companion.blocked`, its off-diagonal blocks dense or
+    the blocked factor of :mod:`companion.engine.blocked`, its off-diagonal blocks dense or
     sparse (:func:`companion.engine.dense.make_structure`; ``dense=True`` or ``False`` forces
     the choice, for tests and benchmarks).
     """
@@ -215,7 +215,7 @@ class ProfiledDeviance:
 
 
 class _BlockedDeviance(ProfiledDeviance):
-    """Several random terms: the blocked factor of :mod:`companion.blocked`."""
+    """Several random terms: the blocked factor of :mod:`companion.engine.blocked`."""
 
     def __init__(self, design: Design, reml: bool = True, dense: bool | None = None):
         super().__init__(design, reml)

@@ -65,4 +65,4 @@ def warn_if_separated(X, y, weights, names, fixef, family_name: str) -> None:  #
         "count is 0), so those estimates and their standard errors are meaningless. "
         "Merge or drop the "
         "level, or use a Bayesian fit with a proper prior on the fixed effects "
-        "(companion.bayes_glmm).", SeparationWarning, stacklevel=4)
+        "(companion.bayes.glmm).", SeparationWarning, stacklevel=4)

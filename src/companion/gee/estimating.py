@@ -39,20 +39,25 @@ from statsmodels.genmod.cov_struct import Exchangeable
 
 from companion.engine.design import build_design
 from companion.engine.formula import FormulaError, parse_formula
+from companion.engine.prediction import LinearPredictor
+from companion.results import ModelResult, empty_varcorr
 
 STYLES = ("gee", "geepack")
 
 
-@dataclass
-class GeeResult:
-    """A GEE fit reported the way the R package ``style`` reports it."""
+@dataclass(repr=False)
+class GeeResult(ModelResult):
+    """A GEE fit reported the way the R package ``style`` reports it, under the shared
+    names: ``vcov`` and ``se`` are the robust (sandwich) ones, ``vcov_naive`` and
+    ``naive_se`` the model-based ones; estimating equations have no likelihood, so
+    ``loglik``, ``aic`` and ``bic`` are NaN."""
 
     style: str
-    coef: pd.Series
-    naive_se: pd.Series
-    robust_se: pd.Series
-    naive_cov: np.ndarray
-    robust_cov: np.ndarray
+    formula: str
+    fixef: pd.Series
+    vcov: pd.DataFrame
+    vcov_naive: pd.DataFrame
+    nobs: int
     scale: float
     alpha: float
     iterations: int
@@ -62,11 +67,31 @@ class GeeResult:
     scale_se: float | None = None  # geepack only
     alpha_se: float | None = None  # geepack only
     history: list = field(default_factory=list, repr=False)
+    predictor: LinearPredictor | None = field(default=None, repr=False)
+    varcorr: pd.DataFrame = field(default_factory=empty_varcorr)
+    ranef: dict = field(default_factory=dict)
+    loglik: float = float("nan")
+    link_inverse = staticmethod(np.exp)  # the Poisson family's log link
+
+    @property
+    def title(self) -> str:
+        package = "gee::gee" if self.style == "gee" else "geepack::geeglm"
+        return (f"GEE fit as {package}: Poisson (log link), exchangeable working "
+                f"correlation {self.alpha:.4g}, scale {self.scale:.4g}")
+
+    @property
+    def n_params(self) -> int:
+        return len(self.fixef)
+
+    @property
+    def naive_se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov_naive)), index=self.fixef.index,
+                         name="naive_se")
 
     @property
     def wald(self) -> pd.Series:
         """geepack's Wald statistics, (estimate / robust SE)^2."""
-        return (self.coef / self.robust_se) ** 2
+        return (self.fixef / self.se) ** 2
 
 
 def gee_fit(formula: str, data: pd.DataFrame, groups, offset=None, style: str = "gee",
@@ -109,16 +134,15 @@ def gee_fit(formula: str, data: pd.DataFrame, groups, offset=None, style: str = 
     fitter = _gee_style if style == "gee" else _geepack_style
     result = fitter(y, X, design.offset, codes, 1e-3 if tol is None and style == "gee"
                     else 1e-4 if tol is None else tol, maxiter)
-    names = [_r_name(n) for n in design.fixed_names]
-    for attr in ("coef", "naive_se", "robust_se"):
-        result[attr] = pd.Series(result[attr], index=names)
+    names = design.fixed_names
+    fixef = pd.Series(result.pop("coef"), index=names, name="fixef")
+    vcov = pd.DataFrame(result.pop("robust_cov"), index=names, columns=names)
+    vcov_naive = pd.DataFrame(result.pop("naive_cov"), index=names, columns=names)
     sizes = np.bincount(codes)
-    return GeeResult(style=style, n_clusters=n_runs, max_cluster_size=int(sizes.max()),
+    return GeeResult(style=style, formula=formula, fixef=fixef, vcov=vcov,
+                     vcov_naive=vcov_naive, nobs=design.n, n_clusters=n_runs,
+                     max_cluster_size=int(sizes.max()), predictor=LinearPredictor(design),
                      **result)
-
-
-def _r_name(name: str) -> str:
-    return "(Intercept)" if name == "Intercept" else name
 
 
 def _cluster_codes(labels: np.ndarray) -> tuple[np.ndarray, int]:
@@ -187,9 +211,8 @@ def _gee_style(y, X, offset, codes, tol, maxiter) -> dict:
     # times the scale re-estimated at the final beta
     _, naive_end, robust_end = _step(y, X, offset, codes, beta, alpha, steps=0)
     naive = phi * naive_end
-    return {"coef": beta, "naive_se": np.sqrt(np.diag(naive)),
-            "robust_se": np.sqrt(np.diag(robust_end)), "naive_cov": naive,
-            "robust_cov": robust_end, "scale": phi, "alpha": float(alpha),
+    return {"coef": beta, "naive_cov": naive, "robust_cov": robust_end, "scale": phi,
+            "alpha": float(alpha),
             "iterations": iterations, "converged": change <= tol, "history": history}
 
 
@@ -272,8 +295,7 @@ def _geepack_variance(y, X, offset, codes, beta, phi, alpha) -> dict:
     valpha = ((Dinv @ L11 + Ei * L12.T + Fi * L13.T) @ Dinv.T
               + (Dinv @ L12 + Ei * L22 + Fi * L23) * Ei
               + (Dinv @ L13 + Ei * L23 + Fi * L33) * Fi)
-    return {"naive_se": np.sqrt(np.diag(Ai)), "robust_se": np.sqrt(np.diag(vbeta)),
-            "naive_cov": Ai, "robust_cov": vbeta, "scale_se": float(np.sqrt(vgamma.item())),
+    return {"naive_cov": Ai, "robust_cov": vbeta, "scale_se": float(np.sqrt(vgamma.item())),
             "alpha_se": float(np.sqrt(valpha.item()))}
 
 

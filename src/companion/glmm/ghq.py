@@ -18,7 +18,7 @@ model), as its ``P_poisson`` leaves out log(y!) and the chapter's 2770 shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,22 +27,60 @@ from scipy.special import gammaln, xlogy
 
 from companion.engine.families import family
 from companion.engine.laplace import glm_fit
+from companion.engine.prediction import LinearPredictor
 from companion.glmm.glmer import glmm_design
+from companion.results import ModelResult
+from companion.results.protocol import VARCORR_COLUMNS
 
 
-@dataclass
-class GhqResult:
-    coef: pd.Series
-    se: pd.Series
+@dataclass(repr=False)
+class GhqResult(ModelResult):
+    """glmmML's fit under the shared names; ``sigma`` is the random intercept's SD and
+    ``ranef`` its posterior modes. ``deviance`` and ``glmmml_aic`` are glmmML's printed
+    residual deviance and AIC (``deviance + 2 (p + 1)``), which leave out the saturated
+    log-likelihood that ``loglik`` (and so ``aic``) keeps."""
+
+    formula: str
+    fixef: pd.Series
+    vcov: pd.DataFrame
     sigma: float
     sigma_se: float
     loglik: float  # full Poisson log-likelihood (log y! included)
     deviance: float  # glmmML's "Residual deviance"
-    aic: float  # glmmML's AIC: deviance + 2 (p + 1)
-    df_resid: int
+    nobs: int
     n_points: int
     adaptive: bool
-    posterior_modes: np.ndarray
+    varcorr: pd.DataFrame
+    ranef: dict
+    predictor: LinearPredictor | None = field(default=None, repr=False)
+    link_inverse = staticmethod(np.exp)
+
+    @property
+    def title(self) -> str:
+        how = (f"{'adaptive ' if self.adaptive else ''}Gauss-Hermite quadrature, "
+               f"{self.n_points} node{'s' if self.n_points > 1 else ''}")
+        return f"Poisson GLMM fit by maximum likelihood as glmmML ({how})"
+
+    @property
+    def n_params(self) -> int:
+        return len(self.fixef) + 1
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.n_params
+
+    @property
+    def glmmml_aic(self) -> float:
+        return self.deviance + 2 * self.n_params
+
+    @property
+    def posterior_modes(self) -> np.ndarray | None:
+        """The random intercepts' modes on the standard-normal scale (glmmML's); None
+        for plain (non-adaptive) quadrature, which finds no modes."""
+        if not self.ranef:
+            return None
+        table = next(iter(self.ranef.values()))
+        return table.iloc[:, 0].to_numpy() / self.sigma
 
 
 class PoissonInterceptData:
@@ -147,13 +185,23 @@ def glmmml(formula: str, data: pd.DataFrame, offset=None, n_points: int = 1,
     x = fit.x
     H = numerical_hessian(lambda v: ghq_loglik(v, d, n_points, adaptive), x)
     cov = np.linalg.inv(-H)
-    se = np.sqrt(np.diag(cov))
     loglik, modes = ghq_loglik(x, d, n_points, adaptive, return_modes=True)
     p = d.X.shape[1]
-    names = ["(Intercept)" if c == "Intercept" else c for c in d.design.fixed_names]
-    deviance = -2 * (loglik - d.saturated)
-    return GhqResult(coef=pd.Series(x[:p], index=names), se=pd.Series(se[:p], index=names),
-                     sigma=float(x[p]), sigma_se=float(se[p]), loglik=loglik,
-                     deviance=deviance, aic=deviance + 2 * (p + 1),
-                     df_resid=len(d.y) - p - 1, n_points=int(n_points), adaptive=adaptive,
-                     posterior_modes=modes)
+    names = d.design.fixed_names
+    sigma = float(x[p])
+    block = d.design.blocks[0]
+    return GhqResult(
+        formula=formula, fixef=pd.Series(x[:p], index=names, name="fixef"),
+        vcov=pd.DataFrame(cov[:p, :p], index=names, columns=names), sigma=sigma,
+        sigma_se=float(np.sqrt(cov[p, p])), loglik=loglik,
+        deviance=-2 * (loglik - d.saturated), nobs=len(d.y), n_points=int(n_points),
+        adaptive=adaptive, varcorr=intercept_varcorr(block.group, sigma**2),
+        ranef={} if modes is None else {block.group: pd.DataFrame(
+            {"(Intercept)": sigma * modes}, index=pd.Index(block.levels, name=block.group))},
+        predictor=LinearPredictor(d.design))
+
+
+def intercept_varcorr(group: str, variance: float) -> pd.DataFrame:
+    """lme4's tidy variance table of one random intercept."""
+    return pd.DataFrame([(group, "(Intercept)", None, variance, np.sqrt(variance))],
+                        columns=VARCORR_COLUMNS)

@@ -3,21 +3,25 @@ the baselines the chapter compares the mixed models with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from companion.engine.binomial import binomial_response
 from companion.engine.design import build_design
 from companion.engine.families import check_response, family as make_family
 from companion.engine.formula import parse_formula
 from companion.engine.laplace import glm_fit
+from companion.engine.prediction import LinearPredictor
+from companion.results import ModelResult, empty_varcorr
 
 
-@dataclass
-class GlmResult:
+@dataclass(repr=False)
+class GlmResult(ModelResult):
+    """A GLM fit under the shared names; ``deviance`` is R's residual deviance."""
+
     formula: str
     family: str
     fixef: pd.Series
@@ -25,19 +29,18 @@ class GlmResult:
     loglik: float
     deviance: float
     nobs: int
+    link_inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    predictor: LinearPredictor | None = field(default=None, repr=False)
+    varcorr: pd.DataFrame = field(default_factory=empty_varcorr)
+    ranef: dict = field(default_factory=dict)
 
     @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixef.index, name="se")
+    def title(self) -> str:
+        return f"Generalized linear model fit by maximum likelihood (IRLS)\n Family: {self.family}"
 
     @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * len(self.fixef)
-
-    def summary(self) -> pd.DataFrame:
-        z = self.fixef / self.se
-        return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se, "z value": z,
-                             "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))})
+    def n_params(self) -> int:
+        return len(self.fixef)
 
 
 def glm(formula: str, data: pd.DataFrame, family="poisson", link: str | None = None,
@@ -59,4 +62,5 @@ def glm(formula: str, data: pd.DataFrame, family="poisson", link: str | None = N
     vcov = np.linalg.inv(X.T @ (X * weights_irls[:, None]))
     return GlmResult(formula, str(fam), pd.Series(beta, index=names, name="fixef"),
                      pd.DataFrame(vcov, index=names, columns=names),
-                     fam.loglik(y, mu, w), float(fam.dev_resid(y, mu, w).sum()), design.n)
+                     fam.loglik(y, mu, w), float(fam.dev_resid(y, mu, w).sum()), design.n,
+                     link_inverse=fam.link.linkinv, predictor=LinearPredictor(design))

@@ -2,7 +2,7 @@
 Gauss-Hermite quadrature (lme4::glmer), and its penalized variant ``bglmer`` (blme's
 default covariance prior).
 
-The deviance of :mod:`companion.glmm` is minimized over ``(theta, beta)`` jointly, with
+The deviance of :mod:`companion.engine.laplace` is minimized over ``(theta, beta)`` jointly, with
 the conditional modes solved to convergence at every step, so the optimum is the one R
 reaches with tight settings (lme4's defaults stop early; the reference JSONs carry both).
 Standard errors come from the Hessian of the deviance in ``(theta, beta)``, as lme4's
@@ -32,14 +32,14 @@ from companion.engine.separation import warn_if_separated
 from companion.engine.threads import single_blas_thread
 from companion.engine.validate import check_model_data
 from companion.lmm.lmer import theta_names, varcorr_table
-from companion.results import MixedModelResult
+from companion.results import GlmmResult
 
 
 
 @single_blas_thread
 def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
           nagq: int = 1, offset=None, weights=None, theta: float | None = None,
-          contrasts: dict | None = None) -> MixedModelResult:
+          contrasts: dict | None = None) -> GlmmResult:
     """Fit a GLMM by maximum likelihood, with lme4's formula syntax.
 
     Args:
@@ -57,7 +57,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None 
 
     A Gamma model also estimates its dispersion (``fit.sigma`` is its square root, the
     coefficient of variation), and its Laplace factor uses the observed information, as
-    glmmTMB does (:mod:`companion.glmm_dispersion`).
+    glmmTMB does (:mod:`companion.engine.dispersion`).
     """
     return _fit(formula, data, family, link, nagq, offset, weights, theta, prior=False,
                 contrasts=contrasts)
@@ -65,7 +65,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None 
 
 @single_blas_thread
 def bglmer(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
-           offset=None, weights=None) -> MixedModelResult:
+           offset=None, weights=None) -> GlmmResult:
     """blme::bglmer with its default covariance prior: for each random term with ``p``
     effects, a Wishart(df = p + 2.5, scale = Inf) prior, which adds
     ``-(df - p - 1) log|Sigma|`` to the deviance and keeps the fit off the boundary."""
@@ -111,7 +111,7 @@ def _fit(formula, data, family, link, nagq, offset, weights, theta, prior, contr
 
 
 def _fit_design(formula: str, design: Design, fam: Family, nagq: int, estimate_shape: bool,
-                prior: bool) -> MixedModelResult:
+                prior: bool) -> GlmmResult:
     """Fit, check and report the GLMM of one design (a new fit or a new response)."""
     deviance = LaplaceDeviance(design, fam, nagq)
     if fam.name == "Gamma":
@@ -157,7 +157,7 @@ SIMULATED_FAMILIES = ("binomial", "poisson")  # simulate, refit and bootstrap
 
 @single_blas_thread
 def _refit_response(formula: str, design: Design, fam: Family, nagq: int,
-                    y) -> MixedModelResult:
+                    y) -> GlmmResult:
     """The same GLMM fitted to a new response (lme4's ``refit``), given on the model's
     scale: a binomial model's proportions of successes (its trials stay the weights)."""
     y = np.asarray(y, dtype=float).ravel()
@@ -364,7 +364,7 @@ def _result(formula, deviance: LaplaceDeviance, H, record, prior):
         prior_dev = wishart_prior_deviance(deviance, theta)[0]
         title = f"Cov prior : {groups}\nPrior dev : {prior_dev:.4f}\n\n{title}"
     lower = deviance.lower_bounds()[:k]
-    result = MixedModelResult(
+    result = GlmmResult(
         title=title, formula=formula, method=method,
         fixef=pd.Series(beta, index=names, name="fixef"), vcov=vcov,
         varcorr=_glmm_varcorr(design, deviance.layout, theta, sigma, fam),

@@ -22,10 +22,11 @@ from scipy.linalg import lapack
 from companion.engine.laplace import PirlsError, glm_fit, newton_with_halving
 from companion.engine.optimize import (check_optimum, minimize_deviance, value_hessian,
                                        with_numerical_gradient)
+from companion.engine.prediction import LinearPredictor
 from companion.engine.profiled import ThetaLayout
 from companion.glmm.glmer import glmm_design
 from companion.lmm.lmer import theta_names, varcorr_table
-from companion.results import MixedModelResult
+from companion.results import GlmmRemlResult
 
 
 class RestrictedLaplace:
@@ -86,7 +87,7 @@ class RestrictedLaplace:
 
 
 def glmer_reml(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
-               offset=None, weights=None) -> MixedModelResult:
+               offset=None, weights=None) -> GlmmRemlResult:
     """Fit a GLMM by the restricted Laplace approximation (glmmTMB ``REML = TRUE``; mgcv's
     ``bs = "re"`` smooth with ``method = "REML"``). ``fit.vcomp`` is gam.vcomp's table:
     each standard deviation with its 95% interval from the curvature on the log scale."""
@@ -118,7 +119,7 @@ def glmer_reml(formula: str, data: pd.DataFrame, family="binomial", link: str | 
     vcov = vcov_mgcv + J @ var_theta @ J.T
     beta = state["x"][q:]
     criterion = restricted.criterion(state)
-    result = MixedModelResult(
+    result = GlmmRemlResult(
         title="Generalized linear mixed model fit by REML (Laplace approximation, fixed "
               f"effects integrated out)\n Family: {fam}",
         formula=formula, method="REML-Laplace",
@@ -133,6 +134,7 @@ def glmer_reml(formula: str, data: pd.DataFrame, family="binomial", link: str | 
         fitted=pd.Series(state["mu"], index=design.rows, name="fitted"),
         resid=pd.Series(design.y - state["mu"], index=design.rows, name="resid"),
         optimization=record, reml_criterion=criterion, family=str(fam),
+        predictor=LinearPredictor(design), link_inverse=fam.link.linkinv,
         vcov_conditional=pd.DataFrame(vcov_mgcv, index=names, columns=names),
         vcomp=_vcomp(design, theta, curvature),
         gam_summary=_gam_summary(design, fam, state, joint, criterion),

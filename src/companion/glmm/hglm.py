@@ -21,21 +21,31 @@ dispersion 1, ``sqrt(2 / sum(1 - h))``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from companion.engine.laplace import glm_fit
+from companion.engine.prediction import LinearPredictor
 from companion.glmm.glmer import glmm_design
+from companion.results import ModelResult
+from companion.results.protocol import VARCORR_COLUMNS
 
 
-@dataclass
-class HglmResult:
+@dataclass(repr=False)
+class HglmResult(ModelResult):
+    """hglm's EQL fit under the shared names. ``ranef_values`` and ``ranef_se`` are the
+    random effects and their SEs under hglm's printed labels (group and level, ``g1``);
+    ``ranef`` has them per grouping factor, as lme4's. EQL has no likelihood: ``loglik``,
+    ``aic`` and ``bic`` are NaN."""
+
+    formula: str
     fixef: pd.Series
-    se_fixef: pd.Series
-    ranef: pd.Series
-    se_ranef: pd.Series
+    vcov: pd.DataFrame
+    ranef_values: pd.Series
+    ranef_se: pd.Series
     varfix: float  # "Dispersion parameter for the mean model" (tau)
     varranef: np.ndarray  # "Dispersion parameter for the random effects" (lambda), per term
     log_varfix: tuple[float, float]  # (estimate, SE) of log(tau)
@@ -43,6 +53,28 @@ class HglmResult:
     df_resid: int  # "P-values are based on ... degrees of freedom"
     iterations: int
     converged: bool
+    nobs: int
+    varcorr: pd.DataFrame
+    blocks: list = field(repr=False, default_factory=list)  # (group, levels) per term
+    loglik: float = float("nan")
+    predictor: LinearPredictor | None = field(default=None, repr=False)
+    link_inverse: Callable | None = field(default=None, repr=False)
+    title = "Hierarchical GLM fit by extended quasi-likelihood (hglm, EQL)"
+
+    @property
+    def n_params(self) -> int:
+        """The fixed effects, the mean model's dispersion and one variance per term."""
+        return len(self.fixef) + 1 + len(self.varranef)
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        out, at = {}, 0
+        for group, levels in self.blocks:
+            values = self.ranef_values.to_numpy()[at:at + len(levels)]
+            out[group] = pd.DataFrame({"(Intercept)": values},
+                                      index=pd.Index(levels, name=group))
+            at += len(levels)
+        return out
 
 
 def hglm(formula: str, data: pd.DataFrame, family="poisson", link: str | None = None,
@@ -109,15 +141,21 @@ def hglm(formula: str, data: pd.DataFrame, family="poisson", link: str | None = 
     se = np.sqrt(np.diag(cov))
     w_end = w  # hglm's g.mme$wt: the weights after the last step, observation rows
     Pd = np.trace(cov @ (T[:n] * w_end[:n, None] ** 2).T @ T[:n])
-    names = ["(Intercept)" if c == "Intercept" else c for c in design.fixed_names]
+    names = design.fixed_names
     labels = [f"{block.group}{level}" for block in design.blocks for level in block.levels]
+    varranef = np.array([np.exp(lv[0]) for lv in log_lam])
+    varcorr = pd.DataFrame([(block.group, "(Intercept)", None, lam_k, np.sqrt(lam_k))
+                            for block, lam_k in zip(design.blocks, varranef)],
+                           columns=VARCORR_COLUMNS)
     return HglmResult(
-        fixef=pd.Series(beta, index=names), se_fixef=pd.Series(se[:p], index=names),
-        ranef=pd.Series(v, index=labels), se_ranef=pd.Series(se[p:], index=labels),
-        varfix=float(tau[0]), varranef=np.array([np.exp(lv[0]) for lv in log_lam]),
-        log_varfix=tuple(map(float, log_tau)),
+        formula=formula, fixef=pd.Series(beta, index=names, name="fixef"),
+        vcov=pd.DataFrame(cov[:p, :p], index=names, columns=names),
+        ranef_values=pd.Series(v, index=labels), ranef_se=pd.Series(se[p:], index=labels),
+        varfix=float(tau[0]), varranef=varranef, log_varfix=tuple(map(float, log_tau)),
         log_varranef=[tuple(map(float, lv)) for lv in log_lam],
-        df_resid=int(round(n - Pd)), iterations=iteration, converged=converged)
+        df_resid=int(round(n - Pd)), iterations=iteration, converged=converged, nobs=n,
+        varcorr=varcorr, blocks=[(block.group, list(block.levels)) for block in design.blocks],
+        predictor=LinearPredictor(design), link_inverse=fam.link.linkinv)
 
 
 def _augmented_irls(T, X, Z, y, off, pw, beta, v, tau, lam, fam, maxit, tol=1e-7):

@@ -10,7 +10,7 @@ importance-sampling average
 the *same* sample for every (beta, nu), so L_m is a smooth function that is maximized
 like a likelihood (here BFGS on (beta, log nu); glmm uses a trust region). As in glmm the
 proposal comes from a cheap pilot fit (glmm: PQL; here the Laplace fit of
-:mod:`companion.ghq`): independent scaled t (``df``) around the pilot's conditional
+:mod:`companion.glmm.ghq`): independent scaled t (``df``) around the pilot's conditional
 modes with the pilot's conditional SDs. glmm samples the joint vector (here 25
 dimensions), not cluster by cluster, and so does this module.
 
@@ -22,27 +22,48 @@ independent samples: the Monte Carlo error the comparisons are made within.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from scipy.special import logsumexp
 
-from companion.glmm.ghq import PoissonInterceptData, glmmml, numerical_hessian
+from companion.engine.prediction import LinearPredictor
+from companion.glmm.ghq import (PoissonInterceptData, glmmml, intercept_varcorr,
+                                numerical_hessian)
+from companion.results import ModelResult
 
 
-@dataclass
-class MclaResult:
-    coef: pd.Series
-    se: pd.Series
+@dataclass(repr=False)
+class MclaResult(ModelResult):
+    """glmm's Monte Carlo likelihood fit under the shared names: ``loglik`` is log L_m at
+    the optimum (log y! included), ``nu`` the random intercept's variance."""
+
+    formula: str
+    fixef: pd.Series
+    vcov: pd.DataFrame
     nu: float  # variance of the random intercept ("Variance Components" in glmm)
     nu_se: float
-    loglik_mc: float  # log L_m at the optimum (log y! included)
+    loglik: float
+    nobs: int
     ess: float  # effective sample size of the importance weights at the optimum
     m: int
     replicates: pd.DataFrame  # one row per independent sample (coefs and nu)
     mc_sd: pd.Series  # Monte Carlo SD of each estimate across the replicates
+    varcorr: pd.DataFrame
+    ranef: dict = field(default_factory=dict)  # glmm reports no conditional modes
+    predictor: LinearPredictor | None = field(default=None, repr=False)
+    link_inverse = staticmethod(np.exp)
+
+    @property
+    def title(self) -> str:
+        return (f"Poisson GLMM fit by Monte Carlo likelihood approximation as glmm "
+                f"(m = {self.m})")
+
+    @property
+    def n_params(self) -> int:
+        return len(self.fixef) + 1
 
 
 def _fit_one(d: PoissonInterceptData, mode, sd, m, df, rng, x0):
@@ -87,7 +108,7 @@ def mcla(formula: str, data: pd.DataFrame, offset=None, m: int = 10_000, df: flo
         raise ValueError(f"replicates must be a positive integer, not {replicates!r}")
     pilot = glmmml(formula, data, offset=offset)
     d = PoissonInterceptData(formula, data, offset)
-    beta, sigma = pilot.coef.to_numpy(), pilot.sigma
+    beta, sigma = pilot.fixef.to_numpy(), pilot.sigma
     eta = d.X @ beta + d.offset
     base = np.bincount(d.codes, weights=np.exp(eta), minlength=d.q)
     mode = sigma * pilot.posterior_modes  # b = sigma u
@@ -104,12 +125,13 @@ def mcla(formula: str, data: pd.DataFrame, offset=None, m: int = 10_000, df: flo
     H = numerical_hessian(loglik, x)
     cov = np.linalg.inv(-H)
     p = d.X.shape[1]
-    names = ["(Intercept)" if c == "Intercept" else c for c in d.design.fixed_names]
+    names = d.design.fixed_names
     nu = float(np.exp(x[-1]))
     table = pd.DataFrame(rows, columns=[*names, "nu"])
     mc_sd = table.std(ddof=1) if replicates > 1 else pd.Series(np.nan, index=table.columns)
-    return MclaResult(coef=pd.Series(x[:p], index=names),
-                      se=pd.Series(np.sqrt(np.diag(cov))[:p], index=names),
-                      nu=nu, nu_se=float(nu * np.sqrt(cov[-1, -1])),
-                      loglik_mc=float(loglik(x)), ess=ess, m=int(m), replicates=table,
-                      mc_sd=mc_sd)
+    return MclaResult(formula=formula, fixef=pd.Series(x[:p], index=names, name="fixef"),
+                      vcov=pd.DataFrame(cov[:p, :p], index=names, columns=names),
+                      nu=nu, nu_se=float(nu * np.sqrt(cov[-1, -1])), loglik=float(loglik(x)),
+                      nobs=len(d.y), ess=ess, m=int(m), replicates=table, mc_sd=mc_sd,
+                      varcorr=intercept_varcorr(d.design.blocks[0].group, nu),
+                      predictor=LinearPredictor(d.design))

@@ -19,7 +19,7 @@ import pandas as pd
 from companion.engine.laplace import glm_fit
 from companion.glmm.glmer import glmm_design
 from companion.lmm.lmer import lmer
-from companion.results import MixedModelResult
+from companion.results import MixedModelResult, PqlResult
 
 
 class PQLConvergenceWarning(UserWarning):
@@ -27,7 +27,7 @@ class PQLConvergenceWarning(UserWarning):
 
 
 def glmmpql(formula: str, data: pd.DataFrame, family="binomial", link: str | None = None,
-            offset=None, weights=None, niter: int = 10) -> MixedModelResult:
+            offset=None, weights=None, niter: int = 10) -> PqlResult:
     """Fit a GLMM by PQL with lme4's formula syntax (``cbind(s, f) ~ x + (1 | g)``).
 
     The result has the usual names; ``sigma`` is the residual SD of the last linear mixed
@@ -63,7 +63,7 @@ def glmmpql(formula: str, data: pd.DataFrame, family="binomial", link: str | Non
 def _pql_result(formula, fit: MixedModelResult, vcov, fam, iterations, frame, weights):
     working = frame[".pql_response"].to_numpy()
     standardized = (working - fit.fitted.to_numpy()) * np.sqrt(weights) / fit.sigma
-    result = MixedModelResult(
+    result = PqlResult(
         title="Linear mixed-effects model fit by maximum likelihood (penalized "
               f"quasi-likelihood)\n Family: {fam}",
         formula=formula, method="PQL", fixef=fit.fixef, vcov=vcov, varcorr=fit.varcorr,

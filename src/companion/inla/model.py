@@ -9,7 +9,7 @@ correlated random intercept and slope (``f(g, model = "iid2d")`` plus a ``copy``
 With a Gaussian likelihood the latent field (random and fixed effects) is exactly Gaussian
 given the hyperparameters theta, so ``log p(theta | y)`` and the fixed effects' conditional
 posteriors are computed exactly, group by group, with the flat intercept integrated out.
-Otherwise :mod:`companion.inla_laplace` gives ``log p(theta | y)`` by the Laplace
+Otherwise :mod:`companion.inla.laplace` gives ``log p(theta | y)`` by the Laplace
 approximation and the fixed effects' conditional Gaussians with R-INLA's variational-Bayes
 mean correction (its default in compact mode). The integration over theta follows
 R-INLA's defaults (``int.strategy = "auto"``, compact mode), as read in its GMRFLib
@@ -74,6 +74,7 @@ from companion.inla.density import Density
 from companion.inla.laplace import LaplaceModel
 from companion.inla.priors import (FIXED_PRECISION, GAMMA_PRIOR, INTERCEPT_PRECISION,
                                    WISHART_PRIOR)
+from companion.results import POSTERIOR_COLUMNS
 
 CCD_F0 = 1.1  # R-INLA's f0: the CCD points lie at radius f0 * sqrt(d)
 GRID_LEVELS = np.array([0.0, 0.5, 1.25, 2.25])  # the two-hyperparameter grid, per axis ...
@@ -98,6 +99,17 @@ class InlaResult:
     mode: pd.Series  # posterior mode of the hyperparameters, internal scale
     n_points: int  # hyperparameter configurations integrated over
     seconds: float
+
+    @property
+    def fixef_posterior(self) -> pd.DataFrame:
+        """The fixed effects' posterior under the names Bayesian fits share."""
+        table = self.fixed[["mean", "sd", "0.025quant", "0.975quant"]]
+        return table.set_axis(POSTERIOR_COLUMNS, axis=1)
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Posterior means of the fixed effects, under lme4's names."""
+        return self.fixed["mean"].rename("fixef")
 
     def __str__(self) -> str:
         with pd.option_context("display.width", 120, "display.max_columns", 10):

@@ -27,7 +27,7 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, weights=None,
     """Fit a linear mixed model with lme4's formula syntax.
 
     Args:
-        formula: e.g. ``"Reaction ~ Days + (Days | Subject)"``; see :mod:`companion.formula`.
+        formula: e.g. ``"Reaction ~ Days + (Days | Subject)"``; see :mod:`companion.engine.formula`.
         data: a DataFrame; factors should be pandas Categoricals (R's level order).
         reml: restricted maximum likelihood (the default, as in lme4) or ML.
         weights: prior weights, one positive number per row.

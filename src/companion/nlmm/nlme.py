@@ -11,8 +11,8 @@ parameter has a fixed effect (``fixed = ... ~ 1``; covariates in the fixed effec
 not supported), those in ``random`` also a random effect per level of ``groups`` (one
 grouping factor), with a general (``cov="full"``, pdLogChol) or diagonal (``cov="diag"``,
 pdDiag) covariance. The fit is nlme's alternating algorithm, step for step
-(:mod:`companion.nlme_fit`), so that estimates, standard errors, log-likelihood and the
-number of iterations are nlme's. The model is one of :mod:`companion.selfstart`'s; its
+(:mod:`companion.nlmm.nlme_fit`), so that estimates, standard errors, log-likelihood and the
+number of iterations are nlme's. The model is one of :mod:`companion.nlmm.selfstart`'s; its
 value and gradient are evaluated with one set of parameters per row.
 """
 
@@ -37,7 +37,7 @@ def nlme(formula: str, data: pd.DataFrame, random: str | Sequence[str], groups: 
 
     Args:
         formula: ``"response ~ Model(covariate, p1, p2, ...)"`` with a self-starting
-            model of :mod:`companion.selfstart`.
+            model of :mod:`companion.nlmm.selfstart`.
         data: a DataFrame; a categorical ``groups`` column keeps its level order.
         random: the parameters with a random effect, e.g. ``["Asym", "lrc"]``.
         groups: the grouping column.

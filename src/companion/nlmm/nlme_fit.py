@@ -5,7 +5,7 @@ The model: ``y = f(x, phi) + e`` with ``phi = beta + b_i`` per row (every parame
 fixed effect, some also a random effect for the row's group ``i``), ``b_i ~ N(0,
 sigma^2 A)``, ``e ~ N(0, sigma^2 I)``. Linearized at ``(beta, b)``, with ``X = df/dbeta``,
 ``Z = df/db`` and the working response ``w = y - f + X beta + Z b``, it is the linear
-mixed model ``w = X beta' + Z b' + e`` (:mod:`companion.nlme_lmm`). Each iteration has two
+mixed model ``w = X beta' + Z b' + e`` (:mod:`companion.nlmm.nlme_lmm`). Each iteration has two
 steps:
 
 1. LME: the linear model's ML (or REML) estimate of ``A``.

@@ -7,7 +7,7 @@ precision ``P = A^-1``: pdLogChol writes ``P = R'R`` (``R`` upper triangular) an
 ``log diag R`` followed by ``R``'s upper off-diagonal elements by columns; pdDiag writes
 ``P = diag(exp(2 x))``.
 
-The criterion is lme4's profiled deviance (``companion.lmm``), written with the
+The criterion is lme4's profiled deviance (``companion.engine.profiled``), written with the
 precision as nlme writes it: per group the Cholesky factor of ``C_i = Z_i'Z_i + P``
 (lme4's ``log|L_i L_i'|`` is ``log|C_i| - log|P|``), then that of the fixed effects' Schur
 complement, bordered by the working response so that its last diagonal element is

@@ -13,7 +13,7 @@ from scipy import stats
 from companion.engine.optimize import OptimizationRecord
 from companion.nlmm.nlme_fit import Fit, Problem
 from companion.nlmm.selfstart import NonlinearFormula
-from companion.results import MixedModelResult, abbreviate
+from companion.results import FitSummary, MixedModelResult, abbreviate
 
 
 @dataclass
@@ -42,6 +42,7 @@ class NlmeResult(MixedModelResult):
     random_header: str = ""  # the lines summary(nlme) prints above the random effects
     structure: str = ""  # "pdLogChol" or "pdDiag"
     criteria: dict = field(default_factory=dict)  # the last iteration's relative changes
+    iterations: int | None = None  # nlme's numIter
 
     def predict(self, newdata: pd.DataFrame | None = None,  # type: ignore[override]
                 re: bool = True) -> pd.Series:
@@ -58,6 +59,16 @@ class NlmeResult(MixedModelResult):
             else 1.0
         return pd.Series(np.sqrt(np.diag(self.vcov)) * scale, index=self.fixef.index,
                          name="se")
+
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
+        """R's ``coef(summary(nlme))``: value, SE, DF, t and p per fixed effect."""
+        t = self.fixef / self.se
+        return pd.DataFrame({"Value": self.fixef, "Std.Error": self.se, "DF": self.fixef_df,
+                             "t-value": t, "p-value": 2 * stats.t.sf(np.abs(t), self.fixef_df)})
+
+    def summary(self, ddf: str | None = None) -> FitSummary:
+        """R's ``summary(nlme)``, printed as R prints it."""
+        return FitSummary(self.coef_table(), self.__str__, self._repr_html_)
 
     def summary_tables(self) -> list[tuple[str | None, object]]:
         """(heading, text or table) pairs; ``None`` continues the previous paragraph."""

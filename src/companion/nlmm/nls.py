@@ -4,7 +4,7 @@ relative-offset criterion of Bates & Watts.
 Two kinds of formulas:
 
 * a self-starting model, ``"height ~ SSasymp(age, Asym, R0, lrc)"`` (see
-  :mod:`companion.selfstart`): start values optional, analytic derivatives;
+  :mod:`companion.nlmm.selfstart`): start values optional, analytic derivatives;
 * any expression of the data's columns and the parameters, with ``start`` naming every
   parameter: ``"rate ~ (Vm + delV * (state == 'treated')) * conc / (K + conc)"``, with
   derivatives by central differences. R's ``^`` and either kind of quotes are accepted.
@@ -29,6 +29,7 @@ from scipy import linalg, stats
 
 from companion.engine.validate import check_model_data
 from companion.nlmm.selfstart import REGISTRY, parse_nonlinear
+from companion.results import FitSummary, ModelResult, empty_varcorr
 
 DEFAULTS = {"maxiter": 50, "tol": 1e-5, "minFactor": 1 / 1024}  # R's nls.control
 TIGHT = 1e-10  # the relative offset we iterate on to
@@ -72,12 +73,13 @@ class _Model:
         return np.column_stack(out)
 
 
-@dataclass
-class NlsResult:
-    """A fitted nonlinear least-squares model; names follow R's ``summary(nls)``."""
+@dataclass(repr=False)
+class NlsResult(ModelResult):
+    """A fitted nonlinear least-squares model under the shared names (``fixef`` are R's
+    ``coef(fit)``); the rest follow R's ``summary(nls)``."""
 
     formula: str
-    coef: pd.Series
+    fixef: pd.Series
     vcov: pd.DataFrame
     sigma: float  # residual standard error
     df: int  # residual degrees of freedom, n - p
@@ -90,34 +92,39 @@ class NlsResult:
     convergence_tolerance: float  # R's "Achieved convergence tolerance"
     equation: str | None = None  # LaTeX of a self-starting model
     model: Any = field(default=None, repr=False)
+    varcorr: pd.DataFrame = field(default_factory=empty_varcorr)
+    ranef: dict = field(default_factory=dict)
+    title = "Nonlinear regression model fit by least squares"
 
     @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.coef.index, name="se")
+    def n_params(self) -> int:
+        """The parameters and sigma, as R's ``logLik(nls)`` counts them."""
+        return len(self.fixef) + 1
 
     @property
     def t_value(self) -> pd.Series:
-        return (self.coef / self.se).rename("t value")
+        return (self.fixef / self.se).rename("t value")
 
     @property
     def p_value(self) -> pd.Series:
-        return pd.Series(2 * stats.t.sf(np.abs(self.t_value), self.df), index=self.coef.index,
-                         name="Pr(>|t|)")
+        return pd.Series(2 * stats.t.sf(np.abs(self.t_value), self.df),
+                         index=self.fixef.index, name="Pr(>|t|)")
 
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * (len(self.coef) + 1)
+    def coef_table(self) -> pd.DataFrame:
+        """R's ``coef(summary(nls))``: estimates, SEs, t values on the residual df."""
+        return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
+                             "t value": self.t_value, "Pr(>|t|)": self.p_value})
 
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglik + np.log(self.nobs) * (len(self.coef) + 1)
+    def summary(self) -> FitSummary:
+        """R's ``summary(nls)``, printed as R prints it."""
+        return FitSummary(self.coef_table(), self.__str__, self._repr_html_)
 
     def predict(self, newdata: pd.DataFrame | None = None) -> pd.Series:
         """The model at the estimates, for the fitted rows or for ``newdata``."""
         if newdata is None:
             return self.fitted
         columns = _arrays(newdata, self.model.columns, "newdata")
-        values = self.model.value(columns, self.coef.to_numpy())
+        values = self.model.value(columns, self.fixef.to_numpy())
         return pd.Series(values, index=newdata.index, name="fitted")
 
     def anova(self, other: NlsResult, *more: NlsResult) -> pd.DataFrame:
@@ -163,10 +170,10 @@ class NlsResult:
         return table
 
     # --- display ------------------------------------------------------------------------
-    def coef_table(self) -> pd.DataFrame:
+    def _printed_parameters(self) -> pd.DataFrame:
         """The Parameters table of R's ``summary(nls)``, formatted as R prints it."""
-        k = len(self.coef)
-        both = np.concatenate([self.coef, self.se])
+        k = len(self.fixef)
+        both = np.concatenate([self.fixef, self.se])
         nonzero = np.abs(both[both != 0])
         smallest = nonzero.min() if nonzero.size else 1.0
         decimals = max(1, 3 - int(np.floor(np.log10(smallest))))  # 4 digits of the smallest
@@ -174,7 +181,7 @@ class NlsResult:
         return pd.DataFrame({"Estimate": estimates[:k], "Std. Error": estimates[k:],
                              "t value": _format(np.round(self.t_value, 3), 4),
                              "Pr(>|t|)": _pvalues(self.p_value.to_numpy()),
-                             "": [_stars(v) for v in self.p_value]}, index=self.coef.index)
+                             "": [_stars(v) for v in self.p_value]}, index=self.fixef.index)
 
     def _footer(self) -> str:
         return (f"Residual standard error: {_format([self.sigma], 4)[0]} on {self.df} degrees "
@@ -183,12 +190,13 @@ class NlsResult:
 
     def __str__(self) -> str:
         return "\n".join([f"Formula: {self.formula}", "", "Parameters:",
-                          _text_table(self.coef_table()), "---", SIGNIF, "", self._footer()])
+                          _text_table(self._printed_parameters()), "---", SIGNIF, "",
+                          self._footer()])
 
     def _repr_html_(self) -> str:
         return "\n".join([f"<pre>Formula: {html.escape(self.formula)}</pre>",
                           "<h4>Parameters</h4>",
-                          self.coef_table().to_html(classes="companion-summary", border=0),
+                          self._printed_parameters().to_html(classes="companion-summary", border=0),
                           f"<pre>{SIGNIF}\n\n{self._footer()}</pre>"])
 
     __repr__ = __str__
@@ -238,7 +246,7 @@ def nls(formula: str, data: pd.DataFrame, start: dict[str, float] | None = None,
     r_inv = linalg.solve_triangular(r, np.eye(k))
     index = pd.Index(names)
     return NlsResult(
-        formula=formula, coef=pd.Series(p, index=index, name="coef"),
+        formula=formula, fixef=pd.Series(p, index=index, name="fixef"),
         vcov=pd.DataFrame(sigma**2 * r_inv @ r_inv.T, index=index, columns=index),
         sigma=float(sigma), df=df, rss=float(rss),
         loglik=float(-n / 2 * (np.log(2 * np.pi) + 1 - np.log(n) + np.log(rss))),

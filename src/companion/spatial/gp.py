@@ -48,6 +48,7 @@ from scipy import linalg
 from scipy.spatial.distance import cdist
 from threadpoolctl import threadpool_limits
 
+from companion.results import posterior_table
 from companion.spatial.kriging import KrigeFit, KrigingError, check_data, coordinates
 
 PARAMETERS = ["beta", "sigma", "phi", "tau"]
@@ -114,6 +115,15 @@ class GPFit:
                     "ess_bulk": diag.loc[k, "ess_bulk"], "r_hat": diag.loc[k, "r_hat"]}
                 for k, v in draws.items()}
         return pd.DataFrame.from_dict(rows, orient="index")
+
+    @property
+    def fixef_posterior(self) -> pd.DataFrame:
+        """The constant mean's posterior under the names Bayesian fits share."""
+        return posterior_table({"(Intercept)": self.draws()["beta"]})
+
+    @property
+    def fixef(self) -> pd.Series:
+        return self.fixef_posterior["mean"].rename("fixef")
 
     def divergences(self) -> int:
         return int(self.idata.sample_stats["diverging"].sum())

@@ -49,6 +49,8 @@ import pandas as pd
 from scipy import linalg, optimize
 from scipy.spatial.distance import cdist, pdist, squareform
 
+from companion.results import ModelResult, empty_varcorr
+
 try:  # one BLAS thread for the fit: the matrices are small, and more threads only contend
     from threadpoolctl import threadpool_limits
 except ImportError:  # pragma: no cover - threadpoolctl comes with the Bayesian extras
@@ -143,16 +145,18 @@ def _profile(dist: np.ndarray, z: np.ndarray, range_: float, nugget: float, kern
 
 # --- the fit ------------------------------------------------------------------------------
 
-@dataclass
-class KrigeFit:
-    """A fitted kriging model (see the module docstring for the parametrisation)."""
+@dataclass(repr=False)
+class KrigeFit(ModelResult):
+    """A fitted kriging model (see the module docstring for the parametrisation), under
+    the shared names: ``fixef`` is the constant mean (``beta``), ``vcov`` the square of its
+    standard error as nlme reports it (``beta_se``)."""
 
     response: str
     coords: list[str]
     method: str
     kernel: str
     beta: float  # the constant mean (nlme's "(Intercept)")
-    se: float  # its standard error as nlme reports it (see the module docstring)
+    beta_se: float  # its standard error as nlme reports it (see the module docstring)
     sigma: float
     range: float
     nugget: float
@@ -166,6 +170,27 @@ class KrigeFit:
     _z: np.ndarray = field(repr=False)
     _chol: np.ndarray = field(repr=False)
     _ones_cinv_ones: float = field(repr=False)
+
+    varcorr = property(lambda self: empty_varcorr())  # the spatial correlation is below
+    ranef = property(lambda self: {})
+
+    @property
+    def title(self) -> str:
+        return (f"Kriging fit by {self.method} (nlme::gls with a {self.kernel} spatial "
+                f"correlation{' and a nugget' if self.estimated_nugget else ''})")
+
+    @property
+    def formula(self) -> str:
+        return f"{self.response} ~ 1, correlation in {' and '.join(self.coords)}"
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series({"(Intercept)": self.beta}, name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        return pd.DataFrame([[self.beta_se**2]], index=["(Intercept)"],
+                            columns=["(Intercept)"])
 
     # derived quantities, under the names the R reference uses
     @property
@@ -199,7 +224,8 @@ class KrigeFit:
 
     def quantities(self) -> dict[str, float]:
         """The fitted numbers, keyed as in the R reference JSON."""
-        values = {"coef": self.beta, "se": self.se, "sigma": self.sigma, "range": self.range,
+        values = {"coef": self.beta, "se": self.beta_se, "sigma": self.sigma,
+                  "range": self.range,
                   "nugget": self.nugget, "logLik": self.loglik, "AIC": self.aic,
                   "BIC": self.bic, "partial_sill": self.partial_sill,
                   "nugget_variance": self.nugget_variance}
@@ -207,9 +233,12 @@ class KrigeFit:
             values["length_scale"] = self.length_scale
         return values
 
-    def summary(self) -> pd.DataFrame:
-        """One column of estimates, in nlme's names."""
-        return pd.Series(self.quantities(), name=f"kriging ({self.method})").to_frame()
+    def summary_tables(self) -> list:
+        sections = super().summary_tables()
+        sections.insert(-1, ("Spatial correlation", pd.DataFrame(
+            {"sigma": [self.sigma], "range": [self.range], "nugget": [self.nugget]},
+            index=[self.kernel])))
+        return sections
 
     def predict(self, points, noise: bool = False, chunk: int = 2000) -> pd.DataFrame:
         """Kriging mean and standard deviation at ``points``.
@@ -374,7 +403,7 @@ def _krige_fit(data, response, coords, method, kernel, nugget, start) -> KrigeFi
     if method == "ML":
         se *= np.sqrt(n / (n - 1))
     return KrigeFit(response=response, coords=coords, method=method, kernel=kernel,
-                    beta=prof.beta, se=float(se), sigma=sigma,
+                    beta=prof.beta, beta_se=float(se), sigma=sigma,
                     range=range_, nugget=g, loglik=prof.loglik, nobs=n,
                     estimated_nugget=nugget,
                     converged=bool(np.max(np.abs(grad)) < 1e-4), evaluations=evaluations,

@@ -74,7 +74,7 @@ def _fit_reml(data, family):
 
     fit = glmer_reml(FORMULA, data, family=family, offset=np.log(data["o"].to_numpy()))
     sd = (_group_sd(fit), np.nan, np.nan, np.nan)
-    if fit.vcomp is not None and len(fit.vcomp):
+    if getattr(fit, "vcomp", None) is not None and len(fit.vcomp):
         row = fit.vcomp.iloc[0]
         sd = (float(row["std.dev"]), np.nan, float(row["lower"]), float(row["upper"]))
     return {**_wald(fit.fixef, fit.se), "sd_g": sd}

@@ -1,13 +1,13 @@
 """A simulation study of the chapter's GLMM fitting methods (section 8.4, made repeatable).
 
-Each replicate draws a data set from a scenario (:mod:`companion.simulate`) with its own
+Each replicate draws a data set from a scenario (:mod:`companion.study.scenarios`) with its own
 seed, ``numpy.random.SeedSequence(seed).spawn(reps)[rep]``, and fits it with every method
-of :mod:`companion.study_methods` (Laplace, AGHQ, PQL, REML, GEE, INLA).
+of :mod:`companion.study.methods` (Laplace, AGHQ, PQL, REML, GEE, INLA).
 
 :func:`run_study` returns one row per replicate, method and parameter (``(Intercept)``,
 ``x1``, ``x2`` and ``sd_g``, the random-intercept SD): the true value, the estimate, its
 standard error (INLA: the posterior SD), a 95% interval, the fit time and any error or
-warnings. A failing fit is recorded, never fatal. :mod:`companion.study_summary` turns the
+warnings. A failing fit is recorded, never fatal. :mod:`companion.study.summary` turns the
 rows into bias, RMSE and coverage with Monte Carlo standard errors, and a figure.
 
 Parallelism: joblib (loky processes) on the local cores with ``workers=K``, or a Dask

@@ -5,7 +5,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from book_pages import ROOT, SITE, STUDENT_SITE, require_built, toc_pages
-from test_assignments import solution_lines
+from exercise_pages import solution_lines
 
 require_built(SITE, STUDENT_SITE)
 

@@ -17,7 +17,7 @@ import pytest
 from companion.bayes import glmm as bayes_glmm
 from companion.compare.tables import chapter_table
 from companion.engine.formula import FormulaError
-from test_bayes import MAX_DIVERGENCES, MAX_RHAT, assert_matches_brms, mcse, tolerance
+from posterior_checks import MAX_DIVERGENCES, MAX_RHAT, assert_matches_brms, mcse, tolerance
 
 BRMS_FORMULA = "p(incidence, size) ~ period + (1 | herd)"
 FORMULA = "cbind(incidence, size - incidence) ~ period + (1 | herd)"

@@ -15,7 +15,7 @@ import pytest
 import companion
 from corpus import load_data
 
-DDF = Path(__file__).resolve().parent / "reference" / "ddf"
+DDF = Path(__file__).resolve().parents[1] / "reference" / "ddf"
 MODELS = sorted(p.stem for p in DDF.glob("*.json"))
 
 
@@ -46,8 +46,11 @@ def test_coef_table_without_df_and_errors():
         fit.coef_table(ddf="Kenward")
     cbpp = companion.load_dataset("cbpp")
     glmm = companion.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    wald = glmm.coef_table()  # a GLMM's table is lme4's: Wald z tests, no df
+    assert list(wald.columns) == ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
     with pytest.raises(ValueError, match="linear mixed models"):
-        glmm.coef_table()
+        glmm.coef_table(ddf="Satterthwaite")
+    assert "t-tests use" not in str(glmm.summary())
 
 
 def test_summary_defaults_to_satterthwaite_as_lmertest():

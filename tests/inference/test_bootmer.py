@@ -14,7 +14,7 @@ import pytest
 
 import companion
 
-R = json.loads((Path(__file__).resolve().parent / "reference" / "boot"
+R = json.loads((Path(__file__).resolve().parents[1] / "reference" / "boot"
                 / "sleepstudy_bootmer.json").read_text())
 
 
@@ -24,6 +24,7 @@ def fit():
                           companion.load_dataset("sleepstudy"))
 
 
+@pytest.mark.slow
 def test_same_seed_same_replicates_however_shared_out(fit):
     one = companion.bootstrap(fit, nsim=24, seed=5, progress=False)
     two = companion.bootstrap(fit, nsim=24, seed=5, workers=2, progress=False)
@@ -40,6 +41,7 @@ def test_same_seed_same_replicates_however_shared_out(fit):
     assert one.t.shape == (24, 2) and list(one.t0.index) == ["(Intercept)", "Days"]
 
 
+@pytest.mark.slow
 def test_bootstrap_agrees_with_bootmer(fit):
     """Means within 5 Monte Carlo SEs of the difference of two 1,000-draw means; SDs
     within 5 SEs of the difference of two SDs (each SD's SE about SD / sqrt(2 n))."""

@@ -91,6 +91,7 @@ def test_profile_intervals_match_lme4(name):
     np.testing.assert_allclose(ours.iloc[:, 1], ref["upper"], rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_profile_intervals_of_a_random_slope_bracket_the_estimates():
     """A correlated random slope: SDs, the correlation and the fixed effects each get an
     interval around the estimate, the correlation's within [-1, 1]."""

@@ -1,6 +1,10 @@
-"""One result type for every fitter: the same names (``fixef``, ``se``, ``vcov``,
-``varcorr``, ``loglik`` ...), an lme4-style printed summary and an HTML view, both built
-from one list of tables."""
+"""The result of a mixed-model fit by lme4's method (lmer, glmer, nlmer and their
+relatives): :class:`MixedModelResult` follows the shared protocol
+(:mod:`companion.results.protocol`) and adds lme4's ``theta``, ``sigma``, conditional
+modes and variances, ``refit``, ``simulate``, tests and an lme4-style summary. Each fitter's
+extras live on its own subclass: :class:`GlmmResult` (family, link, theta's covariance,
+blme's prior), :class:`PqlResult` (iterations) and :class:`GlmmRemlResult` (mgcv's
+tables)."""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ import pandas as pd
 from scipy import stats
 
 from companion.engine.optimize import OptimizationRecord
+from companion.results.protocol import (ModelResult, abbreviate, render_html, render_text,
+                                        wald_intervals)
 
 
-@dataclass
-class MixedModelResult:
+@dataclass(repr=False)
+class MixedModelResult(ModelResult):
     """A fitted mixed model. Accessors follow lme4's names, in Python spelling."""
 
     title: str  # e.g. "Linear mixed model fit by REML"
@@ -43,32 +49,11 @@ class MixedModelResult:
     predictor: Any = field(default=None, repr=False)  # builds predictions for new data
     refit_ml: Callable[[], "MixedModelResult"] | None = field(default=None, repr=False)
     refitter: Callable[[Any], "MixedModelResult"] | None = field(default=None, repr=False)
-    family: str | None = None  # GLMMs: "binomial  ( logit )"
-    link_inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
-    prior_deviance: float | None = None  # penalized (blme) fits
-    iterations: int | None = None  # outer iterations (PQL)
-    vcov_conditional: pd.DataFrame | None = None  # REML-Laplace: given theta (mgcv's Vp)
-    vcov_theta: pd.DataFrame | None = None  # GLMMs: theta's, from the deviance's Hessian
-    vcomp: pd.DataFrame | None = None  # REML-Laplace: gam.vcomp's SDs and intervals
-    gam_summary: dict | None = None  # REML-Laplace: summary.gam's edf, R-sq.(adj), ...
-    residual_df: int | None = None  # when not nobs - n_params (glmmTMB's REML)
 
     # --- derived quantities -------------------------------------------------------------
     @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov)), index=self.fixef.index, name="se")
-
-    @property
     def df_resid(self) -> int:
-        return self.nobs - self.n_params if self.residual_df is None else self.residual_df
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.loglik + 2 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.loglik + np.log(self.nobs) * self.n_params
+        return self.nobs - self.n_params
 
     def refit(self, new_response) -> "MixedModelResult":
         """lme4's ``refit``: the same model (design, contrasts, REML or ML) fitted to a new
@@ -91,16 +76,17 @@ class MixedModelResult:
         return pd.DataFrame(values, index=self.fitted.index,
                             columns=[f"sim_{k + 1}" for k in range(values.shape[1])])
 
-    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
-        """R's ``coef(summary(fit, ddf = ...))`` for a linear mixed model (lmerTest):
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
+        """R's ``coef(summary(fit, ddf = ...))``. For a linear mixed model (lmerTest):
         ``ddf="Satterthwaite"`` (the default) or ``"Kenward-Roger"`` (pbkrtest's adjusted
         SEs; REML fits) add each fixed effect's denominator degrees of freedom and the
         two-sided p-value of its t statistic; ``ddf="none"`` is lme4's own table
-        (estimate, SE, t), without them."""
-        self._check_lmm("degrees of freedom")
+        (estimate, SE, t), without them. Other fits have lme4's table only (a GLMM's
+        with Wald z tests and their p-values)."""
+        ddf = self._default_ddf(ddf)
         if ddf == "none":
-            return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se,
-                                 "t value": self.fixef / self.se})
+            return self._fixed_effects_table()
+        self._check_lmm("degrees of freedom")
         if ddf == "Satterthwaite":
             from companion.inference.satterthwaite import satterthwaite_table
 
@@ -112,18 +98,23 @@ class MixedModelResult:
         raise ValueError(f"ddf must be 'Satterthwaite', 'Kenward-Roger' or 'none', "
                          f"not {ddf!r}")
 
-    def summary(self, ddf: str = "Satterthwaite") -> "Summary":
-        """lmerTest's ``summary(fit, ddf = ...)``: lme4's summary with the fixed effects'
-        df and p-values (``ddf="none"``: lme4's, as ``print(fit)`` shows it)."""
-        table = None
-        if ddf != "none" or self.method in ("REML", "ML"):
-            table = self.coef_table(ddf)
-        return Summary(self, table, ddf)
+    def summary(self, ddf: str | None = None) -> "Summary":
+        """lmerTest's ``summary(fit, ddf = ...)`` for an lmer fit: lme4's summary with the
+        fixed effects' df and p-values (Satterthwaite's by default; ``ddf="none"``:
+        lme4's, as ``print(fit)`` shows it). Other fits: lme4's summary."""
+        ddf = self._default_ddf(ddf)
+        return Summary(self, self.coef_table(ddf), ddf)
 
-    def _check_lmm(self, what: str) -> None:
+    def _is_lmm(self) -> bool:
         from companion.engine.profiled import ProfiledDeviance  # LMM fits carry their deviance
 
-        if not isinstance(self.devfun, ProfiledDeviance):
+        return isinstance(self.devfun, ProfiledDeviance)
+
+    def _default_ddf(self, ddf: str | None) -> str:
+        return ("Satterthwaite" if self._is_lmm() else "none") if ddf is None else ddf
+
+    def _check_lmm(self, what: str) -> None:
+        if not self._is_lmm():
             raise ValueError(f"{what} are for linear mixed models (lmer fits); a GLMM's "
                              "Wald tests use z, see fit.vcov and fit.se")
 
@@ -150,10 +141,7 @@ class MixedModelResult:
             return confint_profile(self, level)
         if method != "wald":
             raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
-        z = stats.norm.ppf(0.5 + level / 2)
-        pct = [f"{100 * (0.5 - level / 2):g} %", f"{100 * (0.5 + level / 2):g} %"]
-        return pd.DataFrame({pct[0]: self.fixef - z * self.se,
-                             pct[1]: self.fixef + z * self.se})
+        return wald_intervals(self.fixef, self.se, level)
 
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link",  # noqa: A002
                 re_form: str | None = None, allow_new_levels: bool = False,
@@ -177,7 +165,9 @@ class MixedModelResult:
             raise ValueError(f"re_form must be None (every random effect) or '~0' (none), "
                              f"not {re_form!r}")
         if self.predictor is None:
-            raise NotImplementedError(f"predict() is not available for a {self.method} fit")
+            raise NotImplementedError(
+                f"predict() is not available for this fit ({self.title.splitlines()[0]}); "
+                "its fitted values are fit.fitted")
         eta = self.predictor(self, newdata, re_form is None, allow_new_levels)
         if interval is not None:
             return self._confidence_band(eta, newdata, type, re_form, interval, level)
@@ -334,32 +324,6 @@ class Summary:
     __repr__ = __str__
 
 
-def render_text(sections: list[tuple[str, Any]]) -> str:
-    """A summary's sections as R prints them."""
-    parts = []
-    for heading, body in sections:
-        text = body if isinstance(body, str) else body.to_string(
-            index=not isinstance(body.index, pd.RangeIndex),
-            float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.3e}")
-        parts.append(f"{heading}:\n{text}" if heading else text)
-    return "\n\n".join(parts)
-
-
-def render_html(sections: list[tuple[str, Any]]) -> str:
-    """A summary's sections as HTML tables, for notebooks."""
-    parts = []
-    for heading, body in sections:
-        if heading:
-            parts.append(f"<h4>{heading}</h4>")
-        if isinstance(body, str):
-            parts.append("<pre>" + body + "</pre>")
-        else:
-            parts.append(body.to_html(float_format=lambda v: f"{v:.4g}",
-                                      index=not isinstance(body.index, pd.RangeIndex),
-                                      classes="companion-summary", border=0))
-    return "\n".join(parts)
-
-
 def _check_same_data(fits) -> None:
     """Nested fits are compared on the same rows with the same response, or not at all."""
     first = fits[0]
@@ -377,6 +341,32 @@ def _check_same_data(fits) -> None:
                              "of the same data")
 
 
-def abbreviate(name: str) -> str:
-    """R's abbreviation in the correlation table: (Intercept) -> (Intr)."""
-    return "(Intr)" if name == "(Intercept)" else name[:6]
+@dataclass(repr=False)
+class GlmmResult(MixedModelResult):
+    """A GLMM fit: its family, inverse link and the covariance of theta; blme's prior."""
+
+    family: str | None = None  # "binomial  ( logit )"
+    link_inverse: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    vcov_theta: pd.DataFrame | None = None  # theta's, from the deviance's Hessian
+    prior_deviance: float | None = None  # penalized (blme) fits
+
+
+@dataclass(repr=False)
+class PqlResult(GlmmResult):
+    """MASS::glmmPQL's fit: a GLMM result with the number of outer iterations."""
+
+    iterations: int | None = None
+
+
+@dataclass(repr=False)
+class GlmmRemlResult(GlmmResult):
+    """The REML-Laplace fit of glmmTMB and mgcv: their extra tables and residual df."""
+
+    vcov_conditional: pd.DataFrame | None = None  # given theta (mgcv's Vp)
+    vcomp: pd.DataFrame | None = None  # gam.vcomp's SDs and intervals
+    gam_summary: dict | None = None  # summary.gam's edf, R-sq.(adj), ...
+    residual_df: int | None = None  # glmmTMB's, when not nobs - n_params
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.n_params if self.residual_df is None else self.residual_df

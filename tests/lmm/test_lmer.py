@@ -138,6 +138,7 @@ def test_reml_fit_is_nlme_lme(sleep_fit):
                                    atol=1e-4 * np.abs(expected).max())
 
 
+@pytest.mark.slow
 def test_profile_intervals_match_lme4(sleep_fit):
     """lme4's ``confint(fm1)`` for this model, as its documentation prints it (lme4 refits
     by ML and interpolates the profile with splines, so agreement is to about 1e-4)."""

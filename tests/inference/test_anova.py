@@ -14,7 +14,7 @@ import pytest
 import companion
 from corpus import load_data
 
-ANOVA = Path(__file__).resolve().parent / "reference" / "anova"
+ANOVA = Path(__file__).resolve().parents[1] / "reference" / "anova"
 COMPARISONS = sorted(p.stem for p in ANOVA.glob("*.json"))
 
 

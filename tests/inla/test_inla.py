@@ -32,12 +32,14 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+import companion
 from companion.compare.tables import chapter_table
 from companion.engine.design import build_design
 from companion.engine.formula import FormulaError, parse_formula
 from companion.inla.laplace import LaplaceModel
-from companion.inla.model import WISHART_PRIOR, _Model, inla
-import companion
+from companion.inla.model import _Model, inla
+from companion.inla.priors import WISHART_PRIOR
+from companion.results import POSTERIOR_COLUMNS
 
 INTERCEPT = "Reaction ~ Days + (1 | Subject)"
 SLOPE = "Reaction ~ Days + (1 + Days | Subject)"
@@ -269,3 +271,16 @@ def test_sim_data_poisson_matches_the_chapter(sim):
     gap = (precision - chapter.loc["Precision for g", COLUMNS]).abs()
     limits = np.where(np.array(COLUMNS) == "sd", 0.0005, 0.005) + 1e-12
     assert (gap <= limits).all(), gap
+
+
+def test_shared_posterior_names(fits, sleep):
+    """INLA's fixed effects under the names every Bayesian fit shares: R-INLA's mean, sd
+    and quantiles of the same rows, within a posterior SD of lme4's estimates."""
+    fit = fits[SLOPE]
+    posterior = fit.fixef_posterior
+    assert list(posterior.columns) == POSTERIOR_COLUMNS
+    assert list(posterior.index) == ["(Intercept)", "Days"]
+    np.testing.assert_array_equal(posterior.to_numpy(),
+                                  fit.fixed[["mean", "sd", "0.025quant", "0.975quant"]])
+    lme4 = companion.lmer(SLOPE, sleep).fixef
+    assert (np.abs(fit.fixef - lme4) < posterior["sd"]).all()

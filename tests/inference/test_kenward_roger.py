@@ -22,7 +22,7 @@ from companion.inference.kenward_roger import (covariance_derivatives, kenward_r
 import companion
 from corpus import load_data
 
-DDF = Path(__file__).resolve().parent / "reference" / "ddf"
+DDF = Path(__file__).resolve().parents[1] / "reference" / "ddf"
 MODELS = sorted(p.stem for p in DDF.glob("*.json")
                 if "kenward_roger" in json.loads(p.read_text()))
 

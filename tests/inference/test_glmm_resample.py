@@ -16,7 +16,7 @@ import pytest
 import companion
 from corpus import load_data
 
-BOOT = Path(__file__).resolve().parent / "reference" / "boot"
+BOOT = Path(__file__).resolve().parents[1] / "reference" / "boot"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
 
@@ -68,6 +68,7 @@ def _robust_sd(t):
     return (q75 - q25) / 1.349
 
 
+@pytest.mark.slow
 def test_binomial_bootstrap_agrees_with_bootmer(cbpp_fit):
     r = json.loads((BOOT / "cbpp_bootmer.json").read_text())
     result = companion.bootstrap(cbpp_fit, nsim=300, seed=2024, progress=False)
@@ -78,6 +79,7 @@ def test_binomial_bootstrap_agrees_with_bootmer(cbpp_fit):
     assert np.all(np.abs(median - r_median) < 5 * se)
 
 
+@pytest.mark.slow
 def test_poisson_bootstrap_agrees_with_bootmer(poisson_fit):
     r = json.loads((BOOT / "sim_pois_small_bootmer.json").read_text())
     result = companion.bootstrap(poisson_fit, nsim=300, seed=2024, progress=False)

@@ -201,7 +201,7 @@ def test_puromycin_common_curve_is_the_written_out_model(puromycin, puromycin_fi
     """No R reference for the common curve: the self-starting fit must be the optimum that
     the written-out model reaches from another start (1e-8)."""
     written = companion.nls("rate ~ Vm * conc / (K + conc)", puromycin, {"Vm": 150, "K": 0.1})
-    np.testing.assert_allclose(puromycin_fits["common"].coef, written.coef, rtol=1e-8)
+    np.testing.assert_allclose(puromycin_fits["common"].fixef, written.fixef, rtol=1e-8)
     np.testing.assert_allclose(puromycin_fits["common"].rss, written.rss, rtol=1e-12)
 
 
@@ -209,7 +209,7 @@ def test_puromycin_joint_model_is_the_separate_fits(puromycin_fits):
     """The page's table: the model with state on Vm and K maps onto R's two separate fits
     (1e-5, R's nls tolerance), and its RSS is the sum of theirs (1e-9)."""
     treated, untreated = load("puromycin_nls_treated"), load("puromycin_nls_untreated")
-    vm, delv, k, delk = puromycin_fits["on_vm_k"].coef
+    vm, delv, k, delk = puromycin_fits["on_vm_k"].fixef
     np.testing.assert_allclose([vm + delv, k + delk, vm, k],
                                [treated["coef"]["Vm"], treated["coef"]["K"],
                                 untreated["coef"]["Vm"], untreated["coef"]["K"]], rtol=1e-5)

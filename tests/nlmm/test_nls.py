@@ -53,10 +53,10 @@ NAMES = ["loblolly_nls_seed329", "puromycin_nls_treated", "puromycin_nls_untreat
 @pytest.mark.parametrize("name", NAMES)
 def test_against_r(all_fits, name):
     fit, r = all_fits[name], load(name)
-    assert list(fit.coef.index) == list(r["coef"])
-    assert (fit.nobs, len(fit.coef), fit.df) == (r["nobs"], *r["df"])
+    assert list(fit.fixef.index) == list(r["coef"])
+    assert (fit.nobs, len(fit.fixef), fit.df) == (r["nobs"], *r["df"])
     one_step = 2 * r["convInfo"]["finTol"] * np.sqrt(fit.df) * values(r["se"])
-    assert np.all(np.abs(fit.coef - values(r["coef"])) <= one_step)
+    assert np.all(np.abs(fit.fixef - values(r["coef"])) <= one_step)
     np.testing.assert_allclose(fit.se, values(r["se"]), rtol=1e-5)
     np.testing.assert_allclose(fit.fitted, r["fitted"], rtol=1e-5)
     np.testing.assert_allclose(fit.vcov, np.array(r["vcov"]["values"]), rtol=2e-5)
@@ -81,7 +81,7 @@ def test_converged_beyond_r(puromycin):
     chapter's start, to 1e-9: the estimates are those of the optimum, not of the start."""
     fit = nls(ON_VM_K, puromycin, dict(Vm=160, delV=50, K=0.05, delK=0.01))
     again = nls(ON_VM_K, puromycin, load("puromycin_nls_state_on_Vm_and_K")["coef"])
-    np.testing.assert_allclose(again.coef, fit.coef, rtol=1e-9)
+    np.testing.assert_allclose(again.fixef, fit.fixef, rtol=1e-9)
 
 
 def test_summary_as_r(all_fits):
@@ -111,7 +111,7 @@ def test_result_accessors(all_fits, puromycin):
     np.testing.assert_allclose(fit.fitted + fit.resid, puromycin.rate)
     pd.testing.assert_series_equal(fit.predict(puromycin), fit.fitted)
     new = pd.DataFrame({"conc": [0.5, 0.5], "state": ["treated", "untreated"]})
-    vm, delv, k = fit.coef
+    vm, delv, k = fit.fixef
     np.testing.assert_allclose(fit.predict(new), [(vm + delv) * 0.5 / (k + 0.5),
                                                   vm * 0.5 / (k + 0.5)])
 
@@ -121,17 +121,17 @@ def test_expression_spellings(puromycin, seed329, all_fits):
     (numeric derivatives) gives the analytic fit."""
     start = dict(Vm=160, delV=50, K=0.05)
     single = nls(ON_VM.replace('"', "'"), puromycin, start)
-    np.testing.assert_allclose(single.coef, all_fits["puromycin_nls_state_on_Vm"].coef)
+    np.testing.assert_allclose(single.fixef, all_fits["puromycin_nls_state_on_Vm"].fixef)
     written = nls("height ~ Asym + (R0 - Asym) * exp(-exp(lrc) * age)^1", seed329,
                   dict(Asym=90, R0=-8, lrc=-3.2))
     analytic = all_fits["loblolly_nls_seed329"]
-    np.testing.assert_allclose(written.coef, analytic.coef, rtol=1e-8)
+    np.testing.assert_allclose(written.fixef, analytic.fixef, rtol=1e-8)
     np.testing.assert_allclose(written.se, analytic.se, rtol=1e-7)
 
 
 def test_self_start_given_start(seed329, all_fits):
     fit = nls("height ~ SSasymp(age, Asym, R0, lrc)", seed329, dict(Asym=90, R0=-5, lrc=-3))
-    np.testing.assert_allclose(fit.coef, all_fits["loblolly_nls_seed329"].coef, rtol=1e-8)
+    np.testing.assert_allclose(fit.fixef, all_fits["loblolly_nls_seed329"].fixef, rtol=1e-8)
     assert fit.iterations > 0
 
 

@@ -18,19 +18,14 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
+import companion
 from companion.bayes import models as bayes
 from companion.compare.tables import chapter_table
 from companion.engine.formula import FormulaError
+from companion.results import POSTERIOR_COLUMNS
+from posterior_checks import MAX_DIVERGENCES, MAX_RHAT, mcse, tolerance
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
-SAFETY = 4.0
-MAX_DIVERGENCES = 4  # 0.1% of the 4000 draws; the seeded runs have none
-# R-hat is a check that the chains mixed, not a number to match: a fixed seed gives other
-# draws on another CPU, so the bound must hold for any seed. Over seven seeds of 4 x 1000
-# draws the largest brms value ranged 1.0035-1.011 (sd(Intercept), a scale with 18
-# groups); chains that failed to mix give 1.1 and more. 1.03 leaves a margin of three
-# times the largest seen excess on the one side and still catches a failure on the other.
-MAX_RHAT = 1.03
 
 # The chapter's printouts (companion/reference/chapter_printed.json).
 _BRMS = chapter_table("sleepstudy_brms")
@@ -53,29 +48,6 @@ def mcmcglmm(sleepstudy):
     return bayes.mcmcglmm_fit(FORMULA, sleepstudy)
 
 
-def mcse(draws: np.ndarray) -> float:
-    """arviz's Monte Carlo standard error of the mean of chain x draw ``draws``."""
-    return np.asarray(az.mcse(draws, method="mean")).item()
-
-
-def tolerance(mcse_ours: float, sd_r: float, ess_r: float, decimals: int) -> float:
-    """SAFETY x the Monte Carlo SE of the difference of two independent runs' means,
-    plus half a unit of the last printed digit."""
-    return SAFETY * np.hypot(mcse_ours, sd_r / np.sqrt(ess_r)) + 0.5 * 10.0**-decimals
-
-
-def assert_matches_brms(fit, draws: dict, printed: pd.DataFrame,
-                        max_rhat: float = MAX_RHAT) -> None:
-    """Every posterior mean of a brms-layout ``fit`` within :func:`tolerance` of the
-    chapter's ``printed`` table, R-hat below ``max_rhat``, divergences at most
-    MAX_DIVERGENCES."""
-    assert list(fit.summary.index) == list(printed.index)
-    for row, r in printed.iterrows():
-        allowed = tolerance(mcse(draws[row]), r["Est.Error"], r["Bulk_ESS"], decimals=2)
-        ours = fit.summary.loc[row, "Estimate"]
-        assert abs(ours - r["Estimate"]) <= allowed, f"{row}: {ours:.3f} vs {r.Estimate}"
-    assert (fit.summary["Rhat"] < max_rhat).all()
-    assert int(fit.idata.sample_stats["diverging"].sum()) <= MAX_DIVERGENCES
 
 
 # --- priors and densities, no sampling ------------------------------------------------------
@@ -180,3 +152,22 @@ def test_mcmcglmm_converged(mcmcglmm):
     draws = bayes.mcmcglmm_draws(mcmcglmm.idata, "Subject")
     assert all(az.rhat(x) < MAX_RHAT for x in draws.values())
     assert int(mcmcglmm.idata.sample_stats["diverging"].sum()) <= MAX_DIVERGENCES
+
+
+@pytest.mark.parametrize("fixture", ["brms", "mcmcglmm"])
+def test_shared_posterior_names(request, sleepstudy, fixture):
+    """Both layouts give the fixed effects' posterior under lme4's names; its mean is the
+    summary table's posterior mean of the same rows, and lies within four posterior SDs
+    of lme4's estimate for brms (MCMCglmm's residual variance is fixed at 1, another
+    model)."""
+    fit = request.getfixturevalue(fixture)
+    posterior = fit.fixef_posterior
+    assert list(posterior.columns) == POSTERIOR_COLUMNS
+    assert list(posterior.index) == ["(Intercept)", "Days"]
+    rows, column = ((["Intercept", "Days"], "Estimate") if fixture == "brms"
+                    else (["(Intercept)", "Days"], "post.mean"))
+    np.testing.assert_allclose(fit.fixef, fit.summary.loc[rows, column], rtol=1e-10)
+    assert (posterior["2.5%"] < fit.fixef).all() and (fit.fixef < posterior["97.5%"]).all()
+    if fixture == "brms":
+        lme4 = companion.lmer(FORMULA, sleepstudy).fixef
+        assert (np.abs(fit.fixef - lme4) < 4 * posterior["sd"]).all()

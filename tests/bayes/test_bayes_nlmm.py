@@ -8,7 +8,7 @@ import pytest
 from companion.bayes import nlmm as bayes_nlmm
 from companion.compare.tables import chapter_table
 import companion
-from test_bayes import assert_matches_brms
+from posterior_checks import assert_matches_brms
 
 
 @pytest.fixture(scope="module")

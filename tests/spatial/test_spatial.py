@@ -20,7 +20,7 @@ from companion.spatial import kriging as spatial
 from companion.spatial import gp as sb
 from companion.spatial.kriging import KrigingError, krige_fit
 from reference import load
-from test_bayes import MAX_RHAT
+from posterior_checks import MAX_RHAT
 
 RTOL = 1e-5
 
@@ -280,6 +280,7 @@ def test_scores():
     assert s["width"] == pytest.approx(2 * 1.959963984540054)
 
 
+@pytest.mark.slow
 def test_topo_exact_gp_samples(topo, fits):
     """The chapter's model with its settings: it mixes, and the posterior mean of beta is
     near the REML estimate (well within a posterior SD)."""

@@ -13,7 +13,7 @@ import companion
 from companion.datasets import LOADERS, _io
 from corpus import load_data
 
-R_CHECKSUMS = Path(__file__).parent / "reference" / "r_export_SHA256SUMS"
+R_CHECKSUMS = Path(__file__).resolve().parents[1] / "reference" / "r_export_SHA256SUMS"
 NAMES = ["sleepstudy", "cbpp", "Loblolly", "PlantGrowth", "Puromycin", "volcano", "epil",
          "topo", "sim_data", "sim_partial_crossed"]
 CHAPTER = NAMES[:-1]  # R's export; sim_partial_crossed comes from the test corpus
@@ -142,7 +142,7 @@ def test_detailed_listing():
 
 
 def test_data_beyond_the_chapter_are_the_corpus_files():
-    corpus = Path(__file__).parent / "reference" / "corpus"
+    corpus = Path(__file__).resolve().parents[1] / "reference" / "corpus"
     sums = dict(reversed(line.split()) for line in (corpus / "SHA256SUMS").read_text()
                 .splitlines() if line.strip())
     spec = _io.schema()["sim_partial_crossed"]

@@ -149,6 +149,7 @@ def test_same_numbers_with_two_workers(four_reps):
     same_numbers(four_reps, two)
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_joblib_numbers(four_reps):
     if os.environ.get("CI"):  # CI installs the dev extras, which include dask's distributed
         import distributed
@@ -260,6 +261,7 @@ def test_study_argument_errors(tmp_path):
 
 # --- the command line ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path, capsys):
     out = tmp_path / "binary.csv"
     args = ["simulate", "--scenario", "binary-small", "--reps", "2", "--out", str(out),

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
+import companion
 from companion import check
 from companion.classroom.assignments import BOOK_EXERCISES, page_text, write_assignments
-import companion
+from exercise_pages import solution_lines
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = """---
 jupytext:
   text_representation: {extension: .md, format_name: myst, format_version: 0.13}
@@ -51,19 +52,6 @@ assert x ** 2 == 4
 ````{solution-end}
 ````
 """
-
-
-def solution_lines(text: str) -> list[str]:
-    """The prose lines inside a page's solution blocks (long enough to be distinctive)."""
-    lines, inside = [], False
-    for line in text.splitlines():
-        if "{solution-start}" in line:
-            inside = True
-        elif "{solution-end}" in line:
-            inside = False
-        elif inside and len(line) > 40 and not line.startswith(("```", ":", "#")):
-            lines.append(line.strip())
-    return lines
 
 
 def execute(path: Path) -> None:
@@ -109,6 +97,7 @@ def test_each_exercise_page_exports_cleanly(page, tmp_path):
     assert all(line in page_text(text, solutions=True) for line in solution_lines(text))
 
 
+@pytest.mark.slow
 def test_command_line_writes_every_exercise(tmp_path):
     assert EXERCISE_PAGES, f"no exercise pages in {BOOK_EXERCISES}"
     done = subprocess.run([sys.executable, "-m", "companion", "assignments", "--out",
