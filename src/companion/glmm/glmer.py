@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.linalg as la
 
 from companion.engine.binomial import binomial_response
+from companion.engine.covariance import theta_names, varcorr_table
 from companion.engine.design import Design, build_design
 from companion.engine.dispersion import GammaLaplace, NegativeBinomialLaplace
 from companion.engine.families import Family, check_response, family_key
@@ -31,8 +32,7 @@ from companion.engine.prediction import LinearPredictor
 from companion.engine.separation import warn_if_separated
 from companion.engine.threads import single_blas_thread
 from companion.engine.validate import check_model_data
-from companion.lmm.lmer import theta_names, varcorr_table
-from companion.results import GlmmResult
+from companion.results import GlmmResult, build_mixed_result
 
 
 
@@ -342,10 +342,8 @@ def _result(formula, deviance: LaplaceDeviance, H, record, prior):
     state = deviance.solve(phi)
     laplace = deviance.deviance(state)
     theta, beta = deviance.split(phi)
-    names = design.fixed_names
     vcov_all = 2 * np.linalg.inv(H)  # a small symmetric matrix, not a factor
     k, p = deviance.n_theta, len(beta)
-    vcov = pd.DataFrame(vcov_all[k:k + p, k:k + p], index=names, columns=names)
     sigma = np.sqrt(deviance.parameter(phi)) if fam.name == "Gamma" else 1.0
     loglik = -laplace / 2 + deviance.saturated_loglik()
     ranef, condvar = _random_effects(deviance, state)
@@ -363,27 +361,19 @@ def _result(formula, deviance: LaplaceDeviance, H, record, prior):
                            for b in design.blocks)
         prior_dev = wishart_prior_deviance(deviance, theta)[0]
         title = f"Cov prior : {groups}\nPrior dev : {prior_dev:.4f}\n\n{title}"
-    lower = deviance.lower_bounds()[:k]
-    result = GlmmResult(
+    return build_mixed_result(
+        GlmmResult, design, theta=theta, lower=deviance.lower_bounds()[:k], beta=beta,
+        vcov=vcov_all[k:k + p, k:k + p], fitted=mu, resid=dev_resid,
         title=title, formula=formula, method=method,
-        fixef=pd.Series(beta, index=names, name="fixef"), vcov=vcov,
-        varcorr=_glmm_varcorr(design, deviance.layout, theta, sigma, fam),
-        sigma=sigma, theta=pd.Series(theta, index=theta_names(design), name="theta"),
+        varcorr=_glmm_varcorr(design, deviance.layout, theta, sigma, fam), sigma=sigma,
         vcov_theta=pd.DataFrame(vcov_all[:k, :k], index=theta_names(design),
                                 columns=theta_names(design)),
-        loglik=loglik, n_params=len(phi), nobs=design.n,
-        ngroups={b.group: b.n_levels for b in design.blocks},
-        ranef=ranef, condvar=condvar,
-        fitted=pd.Series(mu, index=design.rows, name="fitted"),
-        resid=pd.Series(dev_resid, index=design.rows, name="resid"),
-        optimization=record,
-        is_singular=bool(np.any(np.isfinite(lower) & (theta - lower < 1e-4))),
-        deviance=float(np.sum(state["dev"])),
+        loglik=loglik, n_params=len(phi), ranef=ranef, condvar=condvar,
+        optimization=record, deviance=float(np.sum(state["dev"])),
         scaled_resid=pd.Series(pearson, index=design.rows, name="pearson"),
         devfun=deviance, predictor=LinearPredictor(design), family=str(fam),
         link_inverse=fam.link.linkinv,
         prior_deviance=float(wishart_prior_deviance(deviance, theta)[0]) if prior else None)
-    return result
 
 
 def _glmm_varcorr(design, layout, theta, sigma, fam) -> pd.DataFrame:

@@ -19,14 +19,14 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import lapack
 
+from companion.engine.covariance import varcorr_table
 from companion.engine.laplace import PirlsError, glm_fit, newton_with_halving
 from companion.engine.optimize import (check_optimum, minimize_deviance, value_hessian,
                                        with_numerical_gradient)
 from companion.engine.prediction import LinearPredictor
 from companion.engine.profiled import ThetaLayout
 from companion.glmm.glmer import glmm_design
-from companion.lmm.lmer import theta_names, varcorr_table
-from companion.results import GlmmRemlResult
+from companion.results import GlmmRemlResult, build_mixed_result
 
 
 class RestrictedLaplace:
@@ -119,20 +119,16 @@ def glmer_reml(formula: str, data: pd.DataFrame, family="binomial", link: str | 
     vcov = vcov_mgcv + J @ var_theta @ J.T
     beta = state["x"][q:]
     criterion = restricted.criterion(state)
-    result = GlmmRemlResult(
+    result = build_mixed_result(
+        GlmmRemlResult, design, theta=theta, lower=restricted.layout.lower_bounds(),
+        beta=beta, vcov=vcov, fitted=state["mu"], resid=design.y - state["mu"],
         title="Generalized linear mixed model fit by REML (Laplace approximation, fixed "
               f"effects integrated out)\n Family: {fam}",
         formula=formula, method="REML-Laplace",
-        fixef=pd.Series(beta, index=names, name="fixef"),
-        vcov=pd.DataFrame(vcov, index=names, columns=names),
         varcorr=varcorr_table(design, restricted.layout, theta, 1.0).iloc[:-1]
         .reset_index(drop=True),
-        sigma=1.0, theta=pd.Series(theta, index=theta_names(design), name="theta"),
-        loglik=-criterion / 2, n_params=p + k, nobs=design.n,
-        ngroups={b.group: b.n_levels for b in design.blocks},
+        sigma=1.0, loglik=-criterion / 2, n_params=p + k,
         ranef=_ranef(design, state), condvar={},
-        fitted=pd.Series(state["mu"], index=design.rows, name="fitted"),
-        resid=pd.Series(design.y - state["mu"], index=design.rows, name="resid"),
         optimization=record, reml_criterion=criterion, family=str(fam),
         predictor=LinearPredictor(design), link_inverse=fam.link.linkinv,
         vcov_conditional=pd.DataFrame(vcov_mgcv, index=names, columns=names),

@@ -11,6 +11,7 @@ errors are printed as nlme prints an ML fit's: scaled by ``sqrt(N / (N - p))``.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -63,17 +64,14 @@ def glmmpql(formula: str, data: pd.DataFrame, family="binomial", link: str | Non
 def _pql_result(formula, fit: MixedModelResult, vcov, fam, iterations, frame, weights):
     working = frame[".pql_response"].to_numpy()
     standardized = (working - fit.fitted.to_numpy()) * np.sqrt(weights) / fit.sigma
-    result = PqlResult(
+    shared = {f.name: getattr(fit, f.name) for f in dataclasses.fields(MixedModelResult)}
+    return PqlResult(**shared | dict(
         title="Linear mixed-effects model fit by maximum likelihood (penalized "
               f"quasi-likelihood)\n Family: {fam}",
-        formula=formula, method="PQL", fixef=fit.fixef, vcov=vcov, varcorr=fit.varcorr,
-        sigma=fit.sigma, theta=fit.theta, loglik=float("nan"), n_params=fit.n_params,
-        nobs=fit.nobs, ngroups=fit.ngroups, ranef=fit.ranef, condvar=fit.condvar,
+        method="PQL", vcov=vcov, loglik=float("nan"),
         fitted=pd.Series(fam.link.linkinv(fit.fitted.to_numpy()), index=fit.fitted.index,
                          name="fitted"),
         resid=pd.Series(standardized, index=fit.fitted.index, name="resid"),
-        optimization=fit.optimization, is_singular=fit.is_singular,
-        scaled_resid=pd.Series(standardized, index=fit.fitted.index),
-        predictor=fit.predictor, family=str(fam), link_inverse=fam.link.linkinv,
-        iterations=iterations)
-    return result
+        scaled_resid=pd.Series(standardized, index=fit.fitted.index), reml_criterion=None,
+        deviance=None, devfun=None, refit_ml=None, refitter=None),
+        family=str(fam), link_inverse=fam.link.linkinv, iterations=iterations)

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
+from companion.engine.covariance import varcorr_table
 from companion.engine.design import Design, build_design
 from companion.engine.formula import FormulaError, parse_formula
 from companion.engine.optimize import check_optimum, minimize_deviance
 from companion.engine.prediction import LinearPredictor
-from companion.engine.profiled import ProfiledDeviance, Solution, ThetaLayout
+from companion.engine.profiled import ProfiledDeviance, Solution
 from companion.engine.threads import single_blas_thread
-from companion.results import MixedModelResult
+from companion.results import MixedModelResult, build_mixed_result
 
 
 @single_blas_thread
@@ -96,36 +97,6 @@ def _check_identifiable(design: Design) -> None:
                 "the residual variance are unidentifiable")
 
 
-def theta_names(design: Design) -> list[str]:
-    """lme4's names: ``g.(Intercept)``, ``g.Days.(Intercept)``, ``g.Days``."""
-    names = []
-    for block in design.blocks:
-        cols = block.columns
-        for j in range(len(cols)):
-            for i in range(j, len(cols)):
-                names.append(f"{block.group}.{cols[i]}" if i == j
-                             else f"{block.group}.{cols[i]}.{cols[j]}")
-    return names
-
-
-def varcorr_table(design: Design, layout: ThetaLayout, theta: np.ndarray,
-                  sigma: float) -> pd.DataFrame:
-    """lme4's ``as.data.frame(VarCorr(fit))``: variances, then covariances, per term."""
-    rows = []
-    for block, template in zip(design.blocks, layout.templates(theta)):
-        cov = sigma**2 * template @ template.T
-        sd = np.sqrt(np.diag(cov))
-        cols = block.columns
-        for i, name in enumerate(cols):
-            rows.append((block.group, name, None, cov[i, i], sd[i]))
-        for i in range(len(cols)):
-            for j in range(i + 1, len(cols)):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                rows.append((block.group, cols[i], cols[j], cov[i, j], corr))
-    rows.append(("Residual", None, None, sigma**2, sigma))
-    return pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-
-
 def _random_effects(deviance: ProfiledDeviance, solution: Solution, sigma: float):
     """Conditional modes b = Lambda u per group, and their conditional covariances."""
     ranef, condvar, at = {}, {}, 0
@@ -155,35 +126,23 @@ def _result(formula, deviance: ProfiledDeviance, record):
     n, p = design.X.shape
     sigma = float(np.sqrt(solution.pwrss / (n - p if deviance.reml else n)))
     rx_inv = la.solve_triangular(solution.RX, np.eye(p))
-    names = design.fixed_names
-    vcov = pd.DataFrame(sigma**2 * rx_inv @ rx_inv.T, index=names, columns=names)
     objective = deviance.objective(solution)
     fitted = deviance.linear_predictor(solution)
     resid = design.y - fitted
     ranef, condvar = _random_effects(deviance, solution, sigma)
     reml = deviance.reml
-    method = "REML" if reml else "ML"
-    lower = deviance.layout.lower_bounds()
-    return MixedModelResult(
+    return build_mixed_result(
+        MixedModelResult, design, theta=record.final, lower=deviance.layout.lower_bounds(),
+        beta=solution.beta, vcov=sigma**2 * rx_inv @ rx_inv.T, fitted=fitted, resid=resid,
         title=f"Linear mixed model fit by {'REML' if reml else 'maximum likelihood'}",
-        formula=formula, method=method,
-        fixef=pd.Series(solution.beta, index=names, name="fixef"), vcov=vcov,
-        varcorr=varcorr_table(design, deviance.layout, record.final, sigma),
-        sigma=sigma, theta=pd.Series(record.final, index=theta_names(design), name="theta"),
-        loglik=-objective / 2,
-        n_params=p + deviance.layout.n_theta + 1, nobs=n,
-        ngroups={b.group: b.n_levels for b in design.blocks},
-        ranef=ranef, condvar=condvar,
-        fitted=pd.Series(fitted, index=design.rows, name="fitted"),
-        resid=pd.Series(resid, index=design.rows, name="resid"),
-        optimization=record,
-        is_singular=bool(np.any(np.isfinite(lower) & (record.final - lower < 1e-4))),
+        formula=formula, method="REML" if reml else "ML",
+        varcorr=varcorr_table(design, deviance.layout, record.final, sigma), sigma=sigma,
+        loglik=-objective / 2, n_params=p + deviance.layout.n_theta + 1,
+        ranef=ranef, condvar=condvar, optimization=record,
         reml_criterion=objective if reml else None,
         deviance=deviance.objective(solution, reml=False),
         scaled_resid=pd.Series(resid * np.sqrt(design.weights) / sigma, index=design.rows),
-        devfun=deviance,
-        predictor=LinearPredictor(design),
+        devfun=deviance, predictor=LinearPredictor(design),
         refit_ml=(lambda: _fit(formula, ProfiledDeviance(design, reml=False)))
         if reml else None,
-        refitter=lambda y: _refit_response(formula, deviance, y, record.final),
-    )
+        refitter=lambda y: _refit_response(formula, deviance, y, record.final))

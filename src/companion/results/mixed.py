@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from companion.engine.covariance import theta_names
+from companion.engine.design import Design
 from companion.engine.optimize import OptimizationRecord
 from companion.results.protocol import (ModelResult, abbreviate, render_html, render_text,
                                         wald_intervals)
@@ -322,6 +324,25 @@ class Summary:
         return render_html(self.sections())
 
     __repr__ = __str__
+
+
+def build_mixed_result(cls: type[MixedModelResult], design: Design, *, theta: np.ndarray,
+                       lower: np.ndarray, beta: np.ndarray, vcov: np.ndarray,
+                       fitted: np.ndarray, resid: np.ndarray, **fields) -> MixedModelResult:
+    """The one way a fitter of lme4's formulation builds its result (lme4's
+    ``mkMerMod``): what every fit derives alike from its design and optimum (named
+    fixed effects and covariance, lme4's theta names, the groups, the rows of the fitted
+    values and residuals, the boundary check) and the fitter's own ``fields``."""
+    names = design.fixed_names
+    theta = np.asarray(theta, dtype=float)
+    return cls(
+        fixef=pd.Series(beta, index=names, name="fixef"),
+        vcov=pd.DataFrame(vcov, index=names, columns=names),
+        theta=pd.Series(theta, index=theta_names(design), name="theta"),
+        nobs=design.n, ngroups={block.group: block.n_levels for block in design.blocks},
+        fitted=pd.Series(fitted, index=design.rows, name="fitted"),
+        resid=pd.Series(resid, index=design.rows, name="resid"),
+        is_singular=bool(np.any(np.isfinite(lower) & (theta - lower < 1e-4))), **fields)
 
 
 def _check_same_data(fits) -> None:

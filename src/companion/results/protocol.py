@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-VARCORR_COLUMNS = ["group", "var1", "var2", "vcov", "sdcor"]
+from companion.engine.covariance import VARCORR_COLUMNS
+
 PROTOCOL = ("fixef", "se", "vcov", "varcorr", "loglik", "aic", "bic", "nobs", "n_params",
             "ranef", "summary", "predict", "confint", "coef_table")
 
