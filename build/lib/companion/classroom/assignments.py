@@ -1,0 +1,72 @@
+"""Exercise pages as notebooks to hand out: ``python -m companion assignments --out DIR
+[--solutions]``.
+
+Each page of ``book/exercises/`` (MyST Markdown) becomes ``DIR/<page>.ipynb``. The student
+version keeps the exercise and drops every solution (from ``solution-start`` to its
+``solution-end``); ``--solutions`` keeps the solutions, under a "Solution" heading. The
+gated-directive fences, which only the book renders, become plain headings either way.
+The pages live in the repository, not in the installed package, so this runs from a clone.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+BOOK_EXERCISES = ROOT / "book" / "exercises"
+COLAB_INSTALL_PLACEHOLDER = "{{ colab_install }}"
+_FENCE = r"^(`{3,}|:{3,})\{(exercise|solution)-(start|end)\}.*?\n(?:^:.*\n)*^\1\s*\n"
+_GATE = re.compile(_FENCE, re.M)
+_SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^(`{3,}|:{3,})\{solution-end\}"
+                       r".*?\n^\2\s*\n", re.M | re.S)
+
+
+def exercise_pages(folder: Path = BOOK_EXERCISES) -> list[Path]:
+    """The pages that set an exercise, in name order; a clear error outside a clone."""
+    pages = sorted(p for p in folder.glob("*.md") if "{exercise-start}" in p.read_text())
+    if not pages:
+        raise FileNotFoundError(f"no exercise pages in {folder}: run this from a clone of "
+                                "the repository (git clone, then pip install -e .)")
+    return pages
+
+
+def colab_install_spec(config_file: Path = ROOT / "_config.yml") -> str:
+    """The pip requirement a Colab reader installs: ``colab_install`` of the book's
+    configuration, with its ``{repository_url}`` filled in (as the book's build does)."""
+    import yaml
+
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    repo = config["repository"]["url"].rstrip("/")
+    return config["sphinx"]["config"]["colab_install"].format(repository_url=repo)
+
+
+def page_text(text: str, solutions: bool) -> str:
+    """The page's MyST text for a notebook: solutions cut or kept, gates as headings, the
+    Colab install command filled in."""
+    if COLAB_INSTALL_PLACEHOLDER in text:
+        text = text.replace(COLAB_INSTALL_PLACEHOLDER, f'"{colab_install_spec()}"')
+    if not solutions:
+        text = _SOLUTION.sub("", text)
+
+    def heading(match: re.Match) -> str:
+        kind, edge = match.group(2), match.group(3)
+        return f"### {kind.capitalize()}\n\n" if edge == "start" else ""
+
+    return _GATE.sub(heading, text)
+
+
+def write_assignments(out: Path, solutions: bool = False,
+                      folder: Path = BOOK_EXERCISES) -> list[Path]:
+    """Write one notebook per exercise page into ``out``; return their paths."""
+    import jupytext
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for page in exercise_pages(folder):
+        notebook = jupytext.reads(page_text(page.read_text(encoding="utf-8"), solutions),
+                                  fmt="md:myst")
+        target = out / f"{page.stem}.ipynb"
+        jupytext.write(notebook, target, fmt="ipynb")
+        written.append(target)
+    return written
