@@ -1,6 +1,6 @@
 """``python -m companion``: the command line.
 
-    python -m companion assignments --out DIR [--solutions]
+    python -m companion assignments --out DIR [--solutions] [--format notebooks|otter]
     python -m companion simulate --scenario NAME --reps N --out FILE [--workers K]
                                  [--scheduler ADDRESS] [--seed S] [--methods M,M,...]
 """
@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     assign.add_argument("--out", type=Path, required=True, help="folder for the notebooks")
     assign.add_argument("--solutions", action="store_true",
                         help="the teacher's version, with the worked solutions")
+    assign.add_argument("--format", choices=("notebooks", "otter"), default="notebooks",
+                        help="notebooks (default): one notebook per exercise; otter: an "
+                        "otter-grader master notebook per exercise (DIR/<page>/<page>.ipynb), "
+                        "for `otter assign`")
     sim = commands.add_parser("simulate", help="run (or resume) a simulation study of the "
                               "GLMM fitting methods (companion.study)")
     sim.add_argument("--scenario", required=True,
@@ -42,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "simulate":
         return _simulate(args, argv)
     if args.command == "assignments":
+        if args.format == "otter":
+            if args.solutions:
+                parser.error("--solutions applies to --format notebooks: the otter-grader "
+                             "master notebooks always hold the solutions")
+            return _otter(args.out)
         from companion.classroom.assignments import write_assignments
 
         try:
@@ -53,6 +62,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(paths)} notebooks {kind} to {args.out}:")
         for path in paths:
             print(f"  {path.name}")
+    return 0
+
+
+def _otter(out: Path) -> int:
+    from companion.classroom.otter_assignments import write_otter_sources
+
+    try:
+        paths = write_otter_sources(out)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(paths)} otter-grader master notebooks to {out}:")
+    for path in paths:
+        print(f"  {path.relative_to(out)}")
+    print(f"next: otter assign {out}/<page>/<page>.ipynb {out}/<page>/dist")
     return 0
 
 

@@ -27,7 +27,7 @@ EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6, "book/lm
                     "book/summary": 1, "book/exercises/index": 0,
                     "book/exercises/plantgrowth": 1, "book/exercises/epil": 1,
                     "book/exercises/puromycin": 2, "book/exercises/volcano": 2,
-                    "book/exercises/topo": 1, "book/inference": 2}
+                    "book/exercises/topo": 1, "book/inference": 2, "book/teaching": 0}
 
 if os.environ.get("CI"):  # CI must run these tests, not skip them (.ci/run installs both)
     if CHROMIUM is None:

@@ -170,3 +170,22 @@ def test_topo_and_plantgrowth_checks_read_the_references():
     assert check.plantgrowth({"intercept": plant.fixef.iloc[0],
                               "sd_group": plant.varcorr.sdcor.iloc[0], "sigma": plant.sigma})
     assert json.dumps(check.EXPECTED["topo"][0])  # the description is plain text
+
+
+def test_self_checks_say_they_are_not_a_grading_tool():
+    assert "not a grading tool" in check.__doc__
+    for name in check.EXERCISES:
+        assert "not a grading tool" in getattr(check, name).__doc__, name
+
+
+def test_notebooks_format_is_the_default(tmp_path):
+    for folder, extra in (("default", []), ("notebooks", ["--format", "notebooks"])):
+        subprocess.run([sys.executable, "-m", "companion", "assignments", "--out",
+                        str(tmp_path / folder), *extra], capture_output=True, check=True)
+    default = sorted(p.name for p in (tmp_path / "default").iterdir())
+    assert default == sorted(p.name for p in (tmp_path / "notebooks").iterdir())
+    for name in default:  # the same cells (their random ids aside)
+        cells = [[(c.cell_type, c.source, c.metadata) for c in
+                  nbformat.read(tmp_path / folder / name, as_version=4).cells]
+                 for folder in ("default", "notebooks")]
+        assert cells[0] == cells[1], name

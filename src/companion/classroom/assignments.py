@@ -11,6 +11,7 @@ The pages live in the repository, not in the installed package, so this runs fro
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,6 +55,35 @@ def page_text(text: str, solutions: bool) -> str:
         return f"### {kind.capitalize()}\n\n" if edge == "start" else ""
 
     return _GATE.sub(heading, text)
+
+
+@dataclass(frozen=True)
+class PageSections:
+    """An exercise page cut at its gated directives: the MyST text before the exercise
+    (front matter, introduction, set-up cells), the exercise, the solution and the rest."""
+
+    head: str
+    exercise: str
+    solution: str
+    tail: str
+
+
+def page_sections(text: str) -> PageSections:
+    """Cut a page with one exercise and one solution into :class:`PageSections`; a clear
+    error names what is missing."""
+    fences = {(m.group(2), m.group(3)): m for m in _GATE.finditer(text)}
+    order = [("exercise", "start"), ("exercise", "end"), ("solution", "start"),
+             ("solution", "end")]
+    missing = [f"{kind}-{edge}" for kind, edge in order if (kind, edge) not in fences]
+    if missing:
+        raise ValueError(f"the page lacks the gated directive(s) {', '.join(missing)}")
+    ex_start, ex_end, sol_start, sol_end = (fences[key] for key in order)
+    if not ex_start.end() <= ex_end.start() <= sol_start.start() <= sol_end.start():
+        raise ValueError("the page's exercise must come before its solution")
+    return PageSections(head=text[:ex_start.start()],
+                        exercise=text[ex_start.end():ex_end.start()],
+                        solution=text[sol_start.end():sol_end.start()],
+                        tail=text[sol_end.end():])
 
 
 def write_assignments(out: Path, solutions: bool = False,

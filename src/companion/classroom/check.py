@@ -1,6 +1,11 @@
 """Self-checks for the exercises: ``companion.check.<exercise>(answer)`` says whether a
 student's estimates are within tolerance of R's, naming what is off but never the value.
 
+They are for learners, not a grading tool: the expected values ship inside the package,
+where anyone can read them. To grade a class, use the autograded assignments
+(``python -m companion assignments --format otter``; the book's page "Teaching with this
+book"), whose hidden tests stay with the teacher.
+
 >>> from companion import check
 >>> check.puromycin({"Vm_treated": 212.7, "K_treated": 0.0641,
 ...                  "Vm_untreated": 160.3, "K_untreated": 0.0477})
@@ -105,32 +110,37 @@ def _compare(exercise: str, answer) -> Verdict:
 
 
 def plantgrowth(answer) -> Verdict:
-    """Exercise 2. ``answer``: ``{"intercept", "sd_group", "sigma"}`` of the REML fit."""
+    """Exercise 2. ``answer``: ``{"intercept", "sd_group", "sigma"}`` of the REML fit.
+    A learner's self-check, not a grading tool (see ``help(companion.check)``)."""
     return _compare("plantgrowth", answer)
 
 
 def epil(answer) -> Verdict:
     """Exercise 3. ``answer``: the six fixed effects of the Laplace fit, keyed as R names
     them ("(Intercept)", "lbase", "trtprogabide", "lage", "V4", "lbase:trtprogabide"),
-    e.g. ``fit.fixef``."""
+    e.g. ``fit.fixef``.
+    A learner's self-check, not a grading tool (see ``help(companion.check)``)."""
     return _compare("epil", answer)
 
 
 def puromycin(answer) -> Verdict:
     """Exercise 4. ``answer``: ``{"Vm_treated", "K_treated", "Vm_untreated",
-    "K_untreated"}``."""
+    "K_untreated"}``.
+    A learner's self-check, not a grading tool (see ``help(companion.check)``)."""
     return _compare("puromycin", answer)
 
 
 def topo(answer) -> Verdict:
-    """Exercise 5. ``answer``: ``{"mean", "sigma"}`` of the REML kriging fit."""
+    """Exercise 5. ``answer``: ``{"mean", "sigma"}`` of the REML kriging fit.
+    A learner's self-check, not a grading tool (see ``help(companion.check)``)."""
     return _compare("topo", answer)
 
 
 def volcano(rows, cols, predictions) -> Verdict:
     """Exercise 1. The row and column indices of your held-out cells in the 87 x 61
     ``volcano`` matrix (0-based) and your predictions there; passes when their RMSE
-    against the true heights is below 5 m."""
+    against the true heights is below 5 m.
+    A learner's self-check, not a grading tool (see ``help(companion.check)``)."""
     from companion.datasets import volcano_matrix
 
     heights = volcano_matrix()
