@@ -149,12 +149,12 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
         Question("figure", (1,), 1, None),
         Question("separate_fits", (2,), 3, "To put numbers beside R's", (
             Answer("separate", ESTIMATES, "Vm and K of each state's own fit",
-                   '{"Vm_treated": fit_treated.coef["Vm"], "K_treated": fit_treated.coef["K"],'
-                   '\n "Vm_untreated": fit_untreated.coef["Vm"],\n'
-                   ' "K_untreated": fit_untreated.coef["K"]}', _self_check("puromycin")),)),
+                   '{"Vm_treated": fit_treated.fixef["Vm"], "K_treated": fit_treated.fixef["K"],'
+                   '\n "Vm_untreated": fit_untreated.fixef["Vm"],\n'
+                   ' "K_untreated": fit_untreated.fixef["K"]}', _self_check("puromycin")),)),
         Question("joint_fits", (3,), 4, "**Both states in one model.**", (
             Answer("common_k", ESTIMATES, "the estimates of the model with a shift `delV` in "
-                   "Vm and a common K", "dict(fit_on_vm.coef)",
+                   "Vm and a common K", "dict(fit_on_vm.fixef)",
                    _coef("puromycin_nls_state_on_Vm")),
             Answer("f_test_k", ESTIMATES, "the F statistic `F` and its p-value `p` of the "
                    "test of a shift in K, on top of the one in Vm",

@@ -4,8 +4,8 @@ answer's type, names and shape, and hidden tests of its numbers.
 A hidden test holds R's values (or, for the volcano, the true heights) as literals, taken
 from :mod:`companion.classroom.otter_questions` when the master notebook is written:
 ``otter assign`` strips hidden tests from the student notebook, and grading never reads the
-values from the installed package, which a submission could change. Tests are plain ``assert`` statements,
-so that they print nothing when they pass.
+values from the installed package, which a submission could change. Tests are plain
+``assert`` statements, so that they print nothing when they pass.
 """
 
 from __future__ import annotations
