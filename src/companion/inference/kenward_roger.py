@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 import scipy.sparse as sp
-from scipy import stats
+
+from companion.inference.satterthwaite import t_table
 
 SINGULAR_INFORMATION = 1e-10  # pbkrtest's switch to a pseudo-inverse of the information
 
@@ -168,9 +169,4 @@ def kenward_roger_table(fit) -> pd.DataFrame:
     adjustment = kenward_roger(fit)
     p = len(fit.fixef)
     df = np.array([adjustment.ddf(np.eye(p)[[j]])[0] for j in range(p)])
-    se = np.sqrt(np.diag(adjustment.adjusted))
-    estimate = fit.fixef.to_numpy()
-    t = estimate / se
-    return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "df": df, "t value": t,
-                         "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df)},
-                        index=fit.fixef.index)
+    return t_table(fit.fixef, np.sqrt(np.diag(adjustment.adjusted)), df)

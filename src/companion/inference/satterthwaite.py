@@ -138,9 +138,12 @@ def satterthwaite_table(fit) -> pd.DataFrame:
     parts = satterthwaite(fit)
     p = len(fit.fixef)
     df = np.array([parts.ddf(np.eye(p)[j]) for j in range(p)])
-    se = np.sqrt(np.diag(parts.vcov))
-    estimate = fit.fixef.to_numpy()
-    t = estimate / se
-    return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "df": df, "t value": t,
-                         "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df)},
-                        index=fit.fixef.index)
+    return t_table(fit.fixef, np.sqrt(np.diag(parts.vcov)), df)
+
+
+def t_table(estimate: pd.Series, se: np.ndarray, df: np.ndarray) -> pd.DataFrame:
+    """lmerTest's coefficient table: estimate, SE, df, t and the two-sided p-value."""
+    t = estimate.to_numpy() / se
+    return pd.DataFrame({"Estimate": estimate.to_numpy(), "Std. Error": se, "df": df,
+                         "t value": t, "Pr(>|t|)": 2 * stats.t.sf(np.abs(t), df)},
+                        index=estimate.index)
