@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	echo $$(( $$(date +%s) - start )) > _build/.environment-seconds
 	@touch $@
 
-book: $(STAMP)  ## execute every page and build the HTML book into _build/html
+book: $(STAMP)  ## execute every page and build both editions into _build/html/{en,zh}
 	$(BIN)/python tools/build_book.py
 
 student: $(STAMP)  ## the student edition, without solutions, into _build/student/_build/html

@@ -122,18 +122,20 @@ def render_markdown(report: dict) -> str:
              f"Targets: under {PAGE_SECONDS} s and {PAGE_MEMORY_MB} MB per page; a cold "
              f"build, environment set-up included, under {COLD_BOOK_SECONDS} s.", "",
              "## Builds", "",
-             "| finished (UTC) | kind | environment set-up (s) | build (s) | pages executed "
-             "| within target |",
-             "|---|---|---|---|---|---|"]
+             "| finished (UTC) | kind | environment set-up (s) | build (s) | editions (s) "
+             "| pages executed | within target |",
+             "|---|---|---|---|---|---|---|"]
     for build in report["builds"]:
         setup = build.get("environment_seconds")
         within = "-"
         if build["kind"] == "cold":
             total = build["seconds"] + (setup or 0.0)
             within = "yes" if total < COLD_BOOK_SECONDS else "NO"
+        editions = ", ".join(f"{language} {seconds:.1f}"
+                             for language, seconds in build.get("editions", {}).items())
         lines.append(f"| {build['finished']} | {build['kind']} | "
                      f"{'-' if setup is None else f'{setup:.1f}'} | {build['seconds']:.1f} | "
-                     f"{build['pages_executed']} | {within} |")
+                     f"{editions or '-'} | {build['pages_executed']} | {within} |")
     lines += ["", "## Pages (latest execution of each)", "",
               "| page | execution (s) | peak memory (MB) | within targets |", "|---|---|---|---|"]
     for page, numbers in sorted(report["pages"].items()):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 # The MathJax 3 parts the pages load: the entry script and what it fetches on demand.
 _MATHJAX_PARTS = ["tex-mml-chtml.js", "a11y", "adaptors", "input", "output", "sre", "ui"]
-# The executed notebooks are published with the site (``_sources/<page>.ipynb``); a site
-# deployed with ``ghp-import -n -p -f _build/html`` puts them on this branch.
+# The executed notebooks are published with each edition (``<language>/_sources/<page>.ipynb``);
+# a site deployed with ``ghp-import -n -p -f _build/html`` puts them on this branch.
 PUBLISHED_BRANCH = "gh-pages"
 COLAB_INSTALL_PLACEHOLDER = "{{ colab_install }}"
 
@@ -81,14 +81,15 @@ def _outputs_into_download(app, doctree):
 
 
 def _colab_opens_notebook(app, pagename, templatename, context, doctree):
-    """Point the Colab button at the published executed notebook of the page."""
+    """Point the Colab button at the published executed notebook of the page, in the
+    page's edition (``edition_language``, see editions.py)."""
     repo = app.config.html_theme_options.get("repository_url", "").rstrip("/")
     org_repo = repo.removeprefix("https://github.com/")
     for button in _walk(context.get("header_buttons", [])):
         if button.get("text") == "Colab":
             button["url"] = (
                 f"https://colab.research.google.com/github/{org_repo}/blob/"
-                f"{PUBLISHED_BRANCH}/_sources/{pagename}.ipynb"
+                f"{PUBLISHED_BRANCH}/{app.config.edition_language}/_sources/{pagename}.ipynb"
             )
 
 

@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks (default): one notebook per exercise; otter: an "
                         "otter-grader master notebook per exercise (DIR/<page>/<page>.ipynb), "
                         "for `otter assign`")
+    assign.add_argument("--language", choices=("en", "zh"), default="en",
+                        help="en (default) or zh: the exercises of the Chinese edition")
     sim = commands.add_parser("simulate", help="run (or resume) a simulation study of the "
                               "GLMM fitting methods (companion.study)")
     sim.add_argument("--scenario", required=True,
@@ -50,12 +52,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.solutions:
                 parser.error("--solutions applies to --format notebooks: the otter-grader "
                              "master notebooks always hold the solutions")
-            return _otter(args.out)
+            return _otter(args.out, args.language)
         from companion.classroom.assignments import write_assignments
 
         try:
-            paths = write_assignments(args.out, solutions=args.solutions)
-        except FileNotFoundError as error:
+            paths = write_assignments(args.out, solutions=args.solutions,
+                                      language=args.language)
+        except (FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         kind = "with solutions" if args.solutions else "without solutions"
@@ -65,11 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _otter(out: Path) -> int:
+def _otter(out: Path, language: str) -> int:
     from companion.classroom.otter_assignments import write_otter_sources
 
     try:
-        paths = write_otter_sources(out)
+        paths = write_otter_sources(out, language=language)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

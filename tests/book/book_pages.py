@@ -9,15 +9,20 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SITE = ROOT / "_build" / "html"
-STUDENT_SITE = ROOT / "_build" / "student" / "_build" / "html"
+HTML = ROOT / "_build" / "html"  # the published site: an index page and one folder per edition
+LANGUAGES = ("en", "zh")
+EDITIONS = {language: HTML / language for language in LANGUAGES}
+STUDENT_EDITIONS = {language: ROOT / "_build" / "student" / "html" / language
+                    for language in LANGUAGES}
+SITE = EDITIONS["en"]
+STUDENT_SITE = STUDENT_EDITIONS["en"]
 
 
 def require_built(*sites: Path) -> None:
     """Skip the calling test module when a site is not built (fail on CI, which builds it)."""
     for site in sites:
         if not (site / "book" / "index.html").exists():
-            command = "make student" if site == STUDENT_SITE else "make book"
+            command = "make student" if site in STUDENT_EDITIONS.values() else "make book"
             reason = f"{site.relative_to(ROOT)} is not built: run `{command}` first"
             if os.environ.get("CI"):
                 raise RuntimeError(reason)

@@ -1,26 +1,20 @@
 """The built book in a real browser: Debian's headless Chromium driven by Playwright.
 
-Each page of ``_toc.yml`` is served from ``_build/html`` on 127.0.0.1 and must load with no
+Each page of ``_toc.yml`` is served from ``_build/html/en`` on 127.0.0.1 and must load with no
 console error and no request to any other host; math must be typeset; figures must show;
 solutions must stay folded until clicked and be absent from the student edition; the
 search page must find "REML"; downloads and launch buttons must point at real files.
 Skipped, with what to install, on a machine without Chromium; ``.ci/run`` installs it.
 """
 
-import functools
-import http.server
-import os
-import shutil
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from book_pages import ROOT, SITE, STUDENT_SITE, notebook_pages, require_built, toc_pages
+from browser_support import address, serve
 
 REPO = "mixed-models-companion/mixed-models-companion"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Figures each notebook page must show; a new page must add its count here.
 EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6, "book/lmm": 5,
                     "book/glmm": 2, "book/nlmm": 2, "book/simulation": 4,
@@ -29,90 +23,15 @@ EXPECTED_FIGURES = {"book/index": 0, "book/running": 0, "book/data": 6, "book/lm
                     "book/exercises/puromycin": 2, "book/exercises/volcano": 2,
                     "book/exercises/topo": 1, "book/inference": 2, "book/teaching": 0}
 
-if os.environ.get("CI"):  # CI must run these tests, not skip them (.ci/run installs both)
-    if CHROMIUM is None:
-        raise RuntimeError("CI needs Chromium for the browser tests: `apt-get install chromium`")
-    import playwright.sync_api as playwright_api
-else:
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright is missing: run `make test`, which installs it")
-    if CHROMIUM is None:
-        pytest.skip("no Chromium: install Debian's package (`apt-get install chromium`)",
-                    allow_module_level=True)
 require_built(SITE, STUDENT_SITE)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def _serve(directory):
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 @pytest.fixture(scope="module")
 def sites():
-    servers = {"book": _serve(SITE), "student": _serve(STUDENT_SITE)}
-    yield {name: f"http://127.0.0.1:{s.server_address[1]}" for name, s in servers.items()}
+    servers = {"book": serve(SITE), "student": serve(STUDENT_SITE)}
+    yield {name: address(server) for name, server in servers.items()}
     for server in servers.values():
         server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        yield chromium
-        chromium.close()
-
-
-class Visit:
-    """A page opened in a fresh context, with its console errors and outside requests."""
-
-    def __init__(self, browser, url):
-        self.context = browser.new_context()
-        self.page = self.context.new_page()
-        self.errors, self.outside = [], []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.route("**/*", self._route)
-        self.page.goto(url, wait_until="networkidle")
-
-    def _route(self, route):
-        if urlparse(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def typeset(self):
-        """Wait for MathJax, if the page loads it; return the number of typeset formulas."""
-        if self.page.evaluate("typeof MathJax === 'undefined'"):
-            return 0
-        self.page.wait_for_function("MathJax.startup && MathJax.startup.promise")
-        self.page.evaluate("MathJax.startup.promise")
-        return self.page.locator("mjx-container").count()
-
-
-@pytest.fixture
-def visit(browser):
-    opened = []
-
-    def open_page(url):
-        opened.append(Visit(browser, url))
-        return opened[-1]
-
-    yield open_page
-    for page in opened:
-        page.context.close()
 
 
 @pytest.mark.parametrize("page", [*toc_pages(), "search"])
@@ -195,5 +114,5 @@ def test_download_and_launch_buttons_point_at_real_files(visit, sites, page):
     assert binder == [f"https://mybinder.org/v2/gh/{REPO}/main?urlpath=lab/tree/{page}.md"]
     assert (ROOT / f"{page}.md").exists()  # the path Binder opens, in the repository
     assert colab == [f"https://colab.research.google.com/github/{REPO}/blob/gh-pages/"
-                     f"_sources/{page}.ipynb"]
+                     f"en/_sources/{page}.ipynb"]
     assert loaded.page.request.get(f"{sites['book']}/_sources/{page}.ipynb").status == 200

@@ -34,13 +34,14 @@ def test_monitor_attributes_kernel_memory_to_the_running_page(tmp_path):
 
 def test_markdown_flags_pages_over_target():
     report = {"builds": [{"finished": "t", "kind": "cold", "seconds": 12.0,
-                          "pages_executed": 2, "environment_seconds": 60.0}],
+                          "pages_executed": 2, "environment_seconds": 60.0,
+                          "editions": {"en": 11.0, "zh": 1.0}}],
               "pages": {"book/ok": {"seconds": 3.0, "peak_memory_mb": 180.0},
                         "book/heavy": {"seconds": 3.0, "peak_memory_mb": 2000.0}}}
     text = build_report.render_markdown(report)
     assert "| book/ok | 3.0 | 180 | yes |" in text
     assert "| book/heavy | 3.0 | 2000 | NO |" in text
-    assert "| t | cold | 60.0 | 12.0 | 2 | yes |" in text
+    assert "| t | cold | 60.0 | 12.0 | en 11.0, zh 1.0 | 2 | yes |" in text
 
 
 def test_markdown_flags_a_slow_cold_build():
@@ -50,8 +51,8 @@ def test_markdown_flags_a_slow_cold_build():
                           "pages_executed": 0}],
               "pages": {}}
     text = build_report.render_markdown(report)
-    assert "| t | cold | 100.0 | 500.0 | 9 | NO |" in text
-    assert "| u | incremental | - | 5.0 | 0 | - |" in text
+    assert "| t | cold | 100.0 | 500.0 | - | 9 | NO |" in text
+    assert "| u | incremental | - | 5.0 | - | 0 | - |" in text
 
 
 def test_write_report_keeps_history(tmp_path):

@@ -58,3 +58,29 @@ def test_invalidate_drops_cached_runs_and_touches_pages(project):
     assert dropped == 1
     assert [Path(r.uri) for r in cache.list_cache_records()] == [pages[1]]
     assert pages[0].stat().st_mtime > old_mtime
+
+
+def test_edition_config_has_absolute_paths_and_the_language(tmp_path, monkeypatch):
+    import yaml
+
+    monkeypatch.setattr(build_book, "BUILD", tmp_path / "build")
+    monkeypatch.setattr(build_book, "STUDENT", tmp_path / "student")
+    config = yaml.safe_load(build_book.edition_config("zh", student=True).read_text())
+    settings = config["sphinx"]["config"]
+    assert (settings["language"], settings["edition_language"]) == ("zh_CN", "zh")
+    assert settings["hide_solutions"] is True and config["title"].endswith("（学生版）")
+    assert settings["figure_labels"] == str(ROOT / "locales" / "zh" / "figure-labels.yml")
+    paths = [config["execute"]["cache"], *config["bibtex_bibfiles"],
+             *config["sphinx"]["local_extensions"].values()]
+    assert all(Path(path).is_absolute() and Path(path).exists() for path in paths[1:])
+    assert Path(paths[0]).is_absolute()
+    english = yaml.safe_load(build_book.edition_config("en", student=False).read_text())
+    assert english["sphinx"]["config"]["figure_labels"] == ""
+    assert "hide_solutions" not in english["sphinx"]["config"]
+
+
+def test_chooser_names_each_edition_in_its_language(tmp_path):
+    text = build_book.write_chooser(tmp_path).read_text(encoding="utf-8")
+    assert 'href="en/index.html" hreflang="en" lang="en"' in text
+    assert 'href="zh/index.html" hreflang="zh" lang="zh"' in text
+    assert '<html lang="en">' in text and "<main>" in text

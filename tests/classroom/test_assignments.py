@@ -2,6 +2,7 @@
 self-checks (``companion.check``)."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ from nbclient import NotebookClient
 
 import companion
 from companion import check
-from companion.classroom.assignments import BOOK_EXERCISES, page_text, write_assignments
+from companion.classroom.assignments import (BOOK_EXERCISES, page_source, page_text,
+                                             write_assignments)
 from exercise_pages import solution_lines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +112,7 @@ def test_command_line_writes_every_exercise(tmp_path):
 def test_teacher_notebooks_are_the_pages_the_build_executed(tmp_path):
     """The teacher versions hold exactly the code cells of the pages, which the book build
     executed without error (it fails on any cell error)."""
-    executed = ROOT / "_build" / "jupyter_execute" / "book" / "exercises"
+    executed = ROOT / "_build" / "en" / "_build" / "jupyter_execute" / "book" / "exercises"
     if not executed.is_dir():
         if os.environ.get("CI"):
             raise RuntimeError("the exercise pages are not built: run `make book` first")
@@ -122,6 +124,29 @@ def test_teacher_notebooks_are_the_pages_the_build_executed(tmp_path):
         errors = [o for c in built.cells if c.cell_type == "code" for o in c.outputs
                   if o.output_type == "error"]
         assert not errors, path.name
+
+
+def test_chinese_notebooks_have_the_same_code_and_chinese_prose(tmp_path):
+    english = write_assignments(tmp_path / "en", solutions=True)
+    chinese = write_assignments(tmp_path / "zh", solutions=True, language="zh")
+    students = write_assignments(tmp_path / "zh-students", language="zh")
+    assert [p.name for p in chinese] == [p.name for p in english]
+    for en_path, zh_path, student_path in zip(english, chinese, students):
+        en, zh = nbformat.read(en_path, 4), nbformat.read(zh_path, 4)
+        code = [[c.source for c in nb.cells if c.cell_type == "code"] for nb in (en, zh)]
+        assert code[0] == code[1], zh_path.name
+        prose = "\n".join(c.source for c in zh.cells if c.cell_type == "markdown")
+        assert "### 习题" in prose and "### 解答" in prose and "{translated-caption}" not in prose
+        assert len(re.findall(r"[\u3400-\u9fff]", prose)) > 500, zh_path.name
+        student = "\n".join(c.source for c in nbformat.read(student_path, 4).cells)
+        zh_page = page_source(BOOK_EXERCISES / zh_path.with_suffix(".md").name, "zh")
+        assert "### 解答" not in student
+        assert not [line for line in solution_lines(zh_page) if line in student]
+
+
+def test_unknown_language_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no 'fr' edition"):
+        write_assignments(tmp_path, language="fr")
 
 
 # --- self-checks -----------------------------------------------------------------------------

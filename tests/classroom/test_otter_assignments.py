@@ -6,6 +6,7 @@ question's points lost), for every exercise."""
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -290,3 +291,23 @@ def test_solutions_flag_is_refused_with_the_otter_format(tmp_path):
                            "otter", "--solutions", "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "--solutions" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def chinese_sources(tmp_path_factory):
+    out = tmp_path_factory.mktemp("otter-zh")
+    return {path.parent.name: path for path in write_otter_sources(out, language="zh")}
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_chinese_assignment_grades_as_the_english_one(sources, chinese_sources, exercise):
+    """The same questions, points, solutions and tests (the code and otter's raw cells are
+    identical, so grading is too); the text around them is Chinese."""
+    english = nbformat.read(sources / exercise / f"{exercise}.ipynb", as_version=4)
+    chinese = nbformat.read(chinese_sources[exercise], as_version=4)
+    assert [(c.cell_type, c.source) for c in chinese.cells if c.cell_type != "markdown"] == \
+        [(c.cell_type, c.source) for c in english.cells if c.cell_type != "markdown"]
+    prose = "\n".join(c.source for c in chinese.cells if c.cell_type == "markdown")
+    assert "## 习题" in prose and prose.count("### 问题 `") == len(QUESTIONS[exercise])
+    assert "Question `" not in prose and "*Autograded:*" not in prose
+    assert len(re.findall(r"[\u3400-\u9fff]", prose)) > 500

@@ -1,11 +1,14 @@
 """Exercise pages as notebooks to hand out: ``python -m companion assignments --out DIR
-[--solutions]``.
+[--solutions] [--language zh]``.
 
 Each page of ``book/exercises/`` (MyST Markdown) becomes ``DIR/<page>.ipynb``. The student
 version keeps the exercise and drops every solution (from ``solution-start`` to its
 ``solution-end``); ``--solutions`` keeps the solutions, under a "Solution" heading. The
 gated-directive fences, which only the book renders, become plain headings either way.
-The pages live in the repository, not in the installed package, so this runs from a clone.
+With ``--language zh`` the pages are the Chinese edition's (the English pages with their
+translations from ``locales/zh``, :mod:`companion.classroom.translation`): the same code,
+Chinese prose, headings and captions. The pages live in the repository, not in the
+installed package, so this runs from a clone.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ BOOK_EXERCISES = ROOT / "book" / "exercises"
 COLAB_INSTALL_PLACEHOLDER = "{{ colab_install }}"
 _FENCE = r"^(`{3,}|:{3,})\{(exercise|solution)-(start|end)\}.*?\n(?:^:.*\n)*^\1\s*\n"
 _GATE = re.compile(_FENCE, re.M)
+_TRANSLATED_CAPTION = re.compile(r"^```\{translated-caption\} \S+\n(.*?)\n```$", re.M | re.S)
+HEADINGS = {"en": {"exercise": "Exercise", "solution": "Solution"},
+            "zh": {"exercise": "习题", "solution": "解答"}}
 _SOLUTION = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^(`{3,}|:{3,})\{solution-end\}"
                        r".*?\n^\2\s*\n", re.M | re.S)
 
@@ -42,9 +48,11 @@ def colab_install_spec(config_file: Path = ROOT / "_config.yml") -> str:
     return config["sphinx"]["config"]["colab_install"].format(repository_url=repo)
 
 
-def page_text(text: str, solutions: bool) -> str:
-    """The page's MyST text for a notebook: solutions cut or kept, gates as headings, the
-    Colab install command filled in."""
+def page_text(text: str, solutions: bool, language: str = "en") -> str:
+    """The page's MyST text for a notebook: solutions cut or kept, gates as headings (in
+    ``language``), a translated caption as an italic line, the Colab install command
+    filled in."""
+    text = _TRANSLATED_CAPTION.sub(lambda m: f"*{' '.join(m.group(1).split())}*", text)
     if COLAB_INSTALL_PLACEHOLDER in text:
         text = text.replace(COLAB_INSTALL_PLACEHOLDER, f'"{colab_install_spec()}"')
     if not solutions:
@@ -52,7 +60,7 @@ def page_text(text: str, solutions: bool) -> str:
 
     def heading(match: re.Match) -> str:
         kind, edge = match.group(2), match.group(3)
-        return f"### {kind.capitalize()}\n\n" if edge == "start" else ""
+        return f"### {HEADINGS[language][kind]}\n\n" if edge == "start" else ""
 
     return _GATE.sub(heading, text)
 
@@ -86,16 +94,29 @@ def page_sections(text: str) -> PageSections:
                         tail=text[sol_end.end():])
 
 
-def write_assignments(out: Path, solutions: bool = False,
-                      folder: Path = BOOK_EXERCISES) -> list[Path]:
-    """Write one notebook per exercise page into ``out``; return their paths."""
+def page_source(page: Path, language: str = "en") -> str:
+    """An exercise page's MyST text in ``language`` (``ValueError`` when its translation
+    is missing or out of date, naming the paragraphs)."""
+    if language == "en":
+        return page.read_text(encoding="utf-8")
+    if language not in HEADINGS:
+        raise ValueError(f"no {language!r} edition: choose one of {sorted(HEADINGS)}")
+    from companion.classroom.translation import translated_page
+
+    return translated_page(page.relative_to(ROOT).as_posix(), language)
+
+
+def write_assignments(out: Path, solutions: bool = False, folder: Path = BOOK_EXERCISES,
+                      language: str = "en") -> list[Path]:
+    """Write one notebook per exercise page into ``out`` (in ``language``); return their
+    paths."""
     import jupytext
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for page in exercise_pages(folder):
-        notebook = jupytext.reads(page_text(page.read_text(encoding="utf-8"), solutions),
-                                  fmt="md:myst")
+        text = page_text(page_source(page, language), solutions, language)
+        notebook = jupytext.reads(text, fmt="md:myst")
         target = out / f"{page.stem}.ipynb"
         jupytext.write(notebook, target, fmt="ipynb")
         written.append(target)

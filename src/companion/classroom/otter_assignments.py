@@ -13,12 +13,15 @@ student notebook (solutions and hidden tests removed) and the autograder (a zip 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 
-from companion.classroom.assignments import (BOOK_EXERCISES, COLAB_INSTALL_PLACEHOLDER,
-                                             colab_install_spec, exercise_pages, page_sections)
+from companion.classroom.assignments import (BOOK_EXERCISES, COLAB_INSTALL_PLACEHOLDER, ROOT,
+                                             colab_install_spec, exercise_pages, page_sections,
+                                             page_source)
+from companion.classroom.otter_prompts import TEMPLATES, answer_text
 from companion.classroom.otter_questions import HELD_OUT, QUESTIONS, SPLIT, Answer, Question
 from companion.classroom.otter_tests import expected_values, hidden_tests, public_tests
 
@@ -106,36 +109,36 @@ def _raw(text: str):
     return nbformat.v4.new_raw_cell(text.strip())
 
 
-def _describe(answer: Answer) -> str:
+def _describe(answer: Answer, language: str = "en") -> str:
+    words = TEMPLATES[language]
+    what = answer_text(answer.name, answer.what, language)
     if answer.kind in (SPLIT, HELD_OUT):
-        return f"- `{answer.name}`: {answer.what}."
+        return words["what"].format(name=answer.name, what=what)
     values = expected_values(answer)
     if not isinstance(values, dict):
-        return f"- `{answer.name}`: {answer.what}, a number."
+        return words["number"].format(name=answer.name, what=what)
     keys = ", ".join(f"`{key}`" for key in values)
-    return f"- `{answer.name}`: {answer.what}; a dict (or a pandas Series) with the keys {keys}."
+    return words["estimates"].format(name=answer.name, what=what, keys=keys)
 
 
-def prompt(question: Question, items: dict[int, str]) -> str:
+def prompt(question: Question, items: dict[int, str], language: str = "en") -> str:
     """The Markdown of a question: its heading, its part(s) of the exercise and what to set
-    (or that it is graded by hand)."""
+    (or that it is graded by hand), in ``language``."""
     missing = [part for part in question.parts if part not in items]
     if missing:
         raise ValueError(f"question {question.name!r} covers part(s) {missing}, which the "
                          f"exercise does not have")
+    words = TEMPLATES[language]
     parts = ", ".join(str(part) for part in question.parts)
-    label = "parts" if len(question.parts) > 1 else "part"
-    points = f"{question.points} point" + ("s" if question.points != 1 else "")
-    lines = [f"### Question `{question.name}` ({label} {parts}; {points})", ""]
+    label = words["parts" if len(question.parts) > 1 else "part"].format(parts=parts)
+    points = words["points" if question.points != 1 else "point"].format(n=question.points)
+    lines = [words["question"].format(name=question.name, parts=label, points=points), ""]
     lines += [items[part] + "\n" for part in question.parts]
     if question.manual:
-        lines.append("*Graded by hand:* answer in words in the text cell below, and show "
-                     "the code you ran.")
+        lines.append(words["manual"])
     else:
-        lines.append(f'*Autograded:* set these variables. `grader.check("{question.name}")` '
-                     "runs the public tests (type and names); the grader's hidden tests "
-                     "check the numbers.")
-        lines += [""] + [_describe(answer) for answer in question.answers]
+        lines.append(words["auto"].format(name=question.name))
+        lines += [""] + [_describe(answer, language) for answer in question.answers]
     return "\n".join(lines)
 
 
@@ -156,14 +159,14 @@ def as_solution(cell):
 
 
 def question_cells(question: Question, items: dict[int, str], solution: list,
-                   heights=None) -> list:
+                   heights=None, language: str = "en") -> list:
     """The cells of one question, between ``# BEGIN QUESTION`` and ``# END QUESTION``."""
     import yaml
 
     config = {"name": question.name, "points": question.points}
     config |= {"manual": True} if question.manual else {"all_or_nothing": True}
     cells = [_raw("# BEGIN QUESTION\n" + yaml.safe_dump(config, sort_keys=False)),
-             nbformat.v4.new_markdown_cell(prompt(question, items)),
+             nbformat.v4.new_markdown_cell(prompt(question, items, language)),
              _raw("# BEGIN SOLUTION"), *(as_solution(cell) for cell in solution)]
     cells += [answer_cell(a) for a in question.answers if a.solution is not None]
     cells.append(_raw("# END SOLUTION"))
@@ -189,10 +192,25 @@ def _cells(text: str) -> tuple[list, dict]:
     return cells, dict(notebook.metadata)
 
 
-def master_notebook(page: Path, questions: tuple[Question, ...]):
-    """The otter-grader master notebook of an exercise page."""
-    text = page.read_text(encoding="utf-8").replace(COLAB_INSTALL_PLACEHOLDER,
-                                                    f'"{install_spec()}"')
+def translated_questions(page: Path, questions: tuple[Question, ...],
+                         language: str) -> tuple[Question, ...]:
+    """The questions with each ``starts_at`` moved to where its paragraph starts in the
+    ``language`` edition of the page."""
+    if language == "en":
+        return questions
+    from companion.classroom.translation import translated_opening
+
+    name = page.relative_to(ROOT).as_posix()
+    return tuple(q if q.starts_at is None else
+                 replace(q, starts_at=translated_opening(name, language, q.starts_at))
+                 for q in questions)
+
+
+def master_notebook(page: Path, questions: tuple[Question, ...], language: str = "en"):
+    """The otter-grader master notebook of an exercise page, in ``language``."""
+    questions = translated_questions(page, questions, language)
+    text = page_source(page, language).replace(COLAB_INSTALL_PLACEHOLDER,
+                                               f'"{install_spec()}"')
     sections = page_sections(text)
     head, metadata = _cells(sections.head)
     intro, items, trailer = exercise_parts(sections.exercise)
@@ -206,11 +224,12 @@ def master_notebook(page: Path, questions: tuple[Question, ...]):
     init = nbformat.v4.new_code_cell(
         '# otter-grader\'s client: grader.check("name") runs the public tests of a question\n'
         f'import otter\n\ngrader = otter.Notebook("{page.stem}.ipynb")')
-    exercise = "\n\n".join(part for part in ("## Exercise", intro, trailer) if part)
+    heading = TEMPLATES[language]["exercise"]
+    exercise = "\n\n".join(part for part in (heading, intro, trailer) if part)
     cells = [_raw(assignment_config(page.stem)), *head, init,
              nbformat.v4.new_markdown_cell(exercise)]
     for question, share in zip(questions, shares):
-        cells += question_cells(question, items, share, heights)
+        cells += question_cells(question, items, share, heights, language)
     kernelspec = metadata.get("kernelspec") or {"display_name": "Python 3 (ipykernel)",
                                                 "language": "python", "name": "python3"}
     notebook = nbformat.v4.new_notebook(cells=cells, metadata={
@@ -220,10 +239,11 @@ def master_notebook(page: Path, questions: tuple[Question, ...]):
 
 
 def write_otter_sources(out: Path, folder: Path = BOOK_EXERCISES,
-                        questions: dict[str, tuple[Question, ...]] | None = None) -> list[Path]:
-    """Write ``out/<page>/<page>.ipynb``, the master notebook of each exercise page; return
-    their paths. Every page needs an entry in ``questions`` (by default
-    :data:`~companion.classroom.otter_questions.QUESTIONS`)."""
+                        questions: dict[str, tuple[Question, ...]] | None = None,
+                        language: str = "en") -> list[Path]:
+    """Write ``out/<page>/<page>.ipynb``, the master notebook of each exercise page (in
+    ``language``); return their paths. Every page needs an entry in ``questions`` (by
+    default :data:`~companion.classroom.otter_questions.QUESTIONS`)."""
     questions = QUESTIONS if questions is None else questions
     pages = exercise_pages(folder)
     unknown = [page.stem for page in pages if page.stem not in questions]
@@ -234,6 +254,6 @@ def write_otter_sources(out: Path, folder: Path = BOOK_EXERCISES,
     for page in pages:
         target = out / page.stem / f"{page.stem}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(master_notebook(page, questions[page.stem]), target)
+        nbformat.write(master_notebook(page, questions[page.stem], language), target)
         written.append(target)
     return written
