@@ -84,3 +84,16 @@ def test_chooser_names_each_edition_in_its_language(tmp_path):
     assert 'href="en/index.html" hreflang="en" lang="en"' in text
     assert 'href="zh/index.html" hreflang="zh" lang="zh"' in text
     assert '<html lang="en">' in text and "<main>" in text
+
+
+def test_a_drifted_translation_stops_the_build_naming_it(monkeypatch, capsys):
+    drift = ['book/lmm.md (zh): paragraph 12 changed or is new: "nlme and lme4 maximize…"']
+    monkeypatch.setattr(build_book.translate, "problems", lambda language, pages: drift)
+    with pytest.raises(ValueError, match="paragraph 12 changed or is new"):
+        build_book.edition_pages("zh")
+    monkeypatch.setattr(build_book, "CACHE", build_book.BUILD / "no-cache-here")
+    monkeypatch.setattr(build_book, "fingerprint", lambda: "unchanged")
+    monkeypatch.setattr(build_book.build_report, "follow",
+                        lambda *args: pytest.fail("the build ran despite the drift"))
+    assert build_book.main([]) == 1
+    assert "book/lmm.md (zh): paragraph 12" in capsys.readouterr().err
