@@ -227,8 +227,9 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 
 def patsy_matrix(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The general case, by patsy."""
-    matrix = patsy.dmatrix(rhs, data, eval_env=eval_environment(), NA_action="raise",
-                           return_type="dataframe")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # checked after
+        matrix = patsy.dmatrix(rhs, data, eval_env=eval_environment(), NA_action="raise",
+                               return_type="dataframe")
     matrix = _in_r_order(matrix, rhs)
     return matrix.to_numpy(dtype=float), [r_column_name(c) for c in matrix.columns]
 
@@ -342,7 +343,10 @@ def _arithmetic(expr: str, data: pd.DataFrame) -> np.ndarray | None:
         else:
             return None
     try:
-        value = eval(expr, {"__builtins__": {}}, namespace)  # noqa: S307 - vetted above
+        # log(0) and the like give inf or NaN, which the checks of the design then name
+        # (column, rows) as lme4 refuses them, instead of numpy's warning
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            value = eval(expr, {"__builtins__": {}}, namespace)  # noqa: S307 - vetted above
     except (SyntaxError, TypeError, NameError, ZeroDivisionError):
         return None
     value = np.broadcast_to(np.asarray(value, dtype=float), (len(data),))
