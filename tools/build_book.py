@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerun:
         invalidate([page.resolve() for page in args.rerun])
 
-    os.environ["IPYTHONDIR"] = str(kernel_profile())
+    environment = {**os.environ, "IPYTHONDIR": str(kernel_profile())}  # for the kernels
     try:
         sources = {language: edition_pages(language) for language in EDITIONS}
     except ValueError as error:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                    "--builder", "html", "--warningiserror", "--keep-going",
                    "--config", str(edition_config(language, args.student)),
                    "--path-output", str((STUDENT if args.student else BUILD) / language)]
-        code, seconds, pages = build_report.follow(command, ROOT)
+        code, seconds, pages = build_report.follow(command, ROOT, environment)
         total += seconds
         if code != 0:
             print(f"book build FAILED ({EDITIONS[language]} edition) after {total:.1f} s",

@@ -146,10 +146,12 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def follow(command: list[str], root: Path) -> tuple[int, float, dict[str, dict]]:
-    """Run the build command, echoing its log, and return (exit code, seconds, pages)."""
+def follow(command: list[str], root: Path,
+           environment: dict[str, str] | None = None) -> tuple[int, float, dict[str, dict]]:
+    """Run the build command (in ``environment``, by default this process's), echoing its
+    log, and return (exit code, seconds, pages)."""
     started = time.perf_counter()
-    process = psutil.Popen(command, cwd=root, stdout=psutil.subprocess.PIPE,
+    process = psutil.Popen(command, cwd=root, env=environment, stdout=psutil.subprocess.PIPE,
                            stderr=psutil.subprocess.STDOUT, text=True, bufsize=1)
     monitor = PageMonitor(process.pid, root)
     for line in process.stdout:

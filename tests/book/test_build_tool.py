@@ -97,3 +97,5 @@ def test_a_drifted_translation_stops_the_build_naming_it(monkeypatch, capsys):
                         lambda *args: pytest.fail("the build ran despite the drift"))
     assert build_book.main([]) == 1
     assert "book/lmm.md (zh): paragraph 12" in capsys.readouterr().err
+    assert "IPYTHONDIR" not in os.environ or os.environ["IPYTHONDIR"] != str(
+        build_book.BUILD / "ipython")  # the book's kernel settings stay in the build
